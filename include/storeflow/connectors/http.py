@@ -1,0 +1,190 @@
+"""The one HTTP client base for every connector: retries, backoff, Retry-After, JSON checks, counters.
+
+Retry policy (DESIGN §4): 429 honours ``Retry-After`` (seconds or HTTP date) and otherwise backs off;
+5xx, timeouts, connection errors and unparseable bodies (HTML error pages, truncated JSON) are retried
+with exponential backoff and full jitter; a bounded number of attempts, then :class:`ApiError` is
+raised loudly. 4xx other than 408/429 are never retried. Credentials never appear in log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from storeflow.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class ApiError(Exception):
+    """An API call failed for good (non-retryable status, or retries exhausted)."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None, retryable: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.retryable = retryable
+
+
+class RetryableError(ApiError):
+    """A transient failure; ``retry_after`` (seconds) comes from the server when it said so."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None, retry_after=None):
+        super().__init__(message, status=status, body=body, retryable=True)
+        self.retry_after = retry_after
+
+
+@dataclass
+class CallStats:
+    """Counters one task reports in ``sync_runs`` (thread-safe)."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, *, requests: int = 0, retries: int = 0, throttled: int = 0) -> None:
+        with self._lock:
+            self.requests += requests
+            self.retries += retries
+            self.throttled += throttled
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "retries": self.retries, "throttled": self.throttled}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+class JsonApiClient:
+    """A JSON-over-HTTP client with storeflow's retry policy; connectors subclass it.
+
+    Subclasses set authentication on ``self.session`` (or override :meth:`prepare`) and turn vendor error
+    bodies into messages with :meth:`error_message`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_attempts: int | None = None,
+        backoff_base: float = 0.25,
+        backoff_max: float | None = None,
+        timeout: float | None = None,
+        session: requests.Session | None = None,
+        sleep=time.sleep,
+    ):
+        settings = get_settings()
+        self.base_url = base_url.rstrip("/")
+        self.max_attempts = max_attempts or settings.http_max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max if backoff_max is not None else settings.http_backoff_max_seconds
+        self.timeout = timeout or settings.http_timeout_seconds
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("User-Agent", "storeflow/0.1")
+        self.stats = CallStats()
+        self._sleep = sleep
+
+    # -- hooks for subclasses --------------------------------------------------------------------
+    def prepare(self, method: str, url: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Adjust a request before it is sent (auth signatures, headers)."""
+        return url, kwargs
+
+    def error_message(self, response: requests.Response, body: Any) -> str:
+        """A short, secret-free description of an error response."""
+        return f"HTTP {response.status_code}"
+
+    # -- core ------------------------------------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        server_hint = getattr(exc, "retry_after", None)
+        if server_hint is not None:
+            return min(server_hint, self.backoff_max)
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (state.attempt_number - 1)))
+        return random.uniform(0, ceiling)  # full jitter
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.add(retries=1)
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "retrying %s after attempt %d: %s", state.args[1] if len(state.args) > 1 else "?",
+            state.attempt_number, exc,
+        )
+
+    def request(self, method: str, path: str, *, expect_json: bool = True, **kwargs) -> requests.Response:
+        """Send a request with retries; return the response (``.json_body`` holds the parsed JSON)."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, RetryableError)),
+            before_sleep=self._before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._send_once, method, path, expect_json, kwargs)
+        except RetryableError as exc:
+            raise ApiError(
+                f"{method} {path} failed after {self.max_attempts} attempts: {exc}",
+                status=exc.status, body=exc.body, retryable=True,
+            ) from exc
+
+    def _send_once(self, method: str, path: str, expect_json: bool, kwargs: dict[str, Any]) -> requests.Response:
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        call_kwargs = dict(kwargs)
+        call_kwargs.setdefault("timeout", self.timeout)
+        url, call_kwargs = self.prepare(method, url, call_kwargs)
+        self.stats.add(requests=1)
+        try:
+            response = self.session.request(method, url, **call_kwargs)
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise RetryableError(f"{type(exc).__name__} on {method} {path}") from None
+        body: Any = None
+        text = response.text
+        if text:
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = None
+        if response.status_code in RETRYABLE_STATUS:
+            if response.status_code == 429:
+                self.stats.add(throttled=1)
+            raise RetryableError(
+                f"{self.error_message(response, body)} on {method} {path}",
+                status=response.status_code,
+                body=body,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.status_code >= 400:
+            raise ApiError(
+                f"{self.error_message(response, body)} on {method} {path}", status=response.status_code, body=body
+            )
+        if expect_json and body is None:
+            # a 2xx whose body is not JSON: truncated by a PHP timeout or a proxy, retry
+            raise RetryableError(f"invalid JSON body ({len(text)} bytes) on {method} {path}", status=response.status_code)
+        response.json_body = body  # type: ignore[attr-defined]
+        return response

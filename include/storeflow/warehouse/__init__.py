@@ -1,0 +1,1 @@
+"""Warehouse: schema, engine, migrations, bulk upsert, cursors and run records."""
