@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python -m storeflow.demo
+	$(BIN)/python scripts/demo.py
 
 sims: $(STAMP)
 	$(BIN)/python -m storeflow.simulators

@@ -1,0 +1,149 @@
+"""Failure, freshness, data-quality and drift alerts, one per incident, with a recovery message.
+
+An *incident* is keyed (e.g. ``sync_catalog.push_changes`` or ``freshness.pos_orders``); the first
+failure opens it and sends one alert on every configured channel; further failures of the same key
+only bump a counter (no alert storm from hourly retries); the next success closes it and sends one
+recovery message. Channels: a Slack incoming webhook (JSON ``{"text", "blocks"}``) and email over SMTP.
+Webhook URLs and SMTP passwords are secrets: they are never logged or included in messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Protocol
+
+import requests
+from sqlalchemy import Engine, and_, insert, select, update
+
+from storeflow.warehouse.schema import alert_incidents
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Alert:
+    """What one alert says."""
+
+    key: str  # incident key
+    kind: str  # sync_failure | freshness | dq_critical | drift
+    title: str
+    lines: dict[str, str] = field(default_factory=dict)  # ordered facts: DAG, task, try, error, log...
+    link: str | None = None
+
+    def text(self) -> str:
+        body = "\n".join(f"{k}: {v}" for k, v in self.lines.items())
+        link = f"\nLog: {self.link}" if self.link else ""
+        return f"{self.title}\n{body}{link}"
+
+
+class Channel(Protocol):
+    """Somewhere alerts go."""
+
+    def send(self, alert: Alert, *, recovery: bool) -> None: ...
+
+
+class SlackWebhookChannel:
+    """Posts to a Slack incoming webhook."""
+
+    def __init__(self, webhook_url: str, timeout: float = 10.0):
+        self._url = webhook_url
+        self._timeout = timeout
+
+    def send(self, alert: Alert, *, recovery: bool) -> None:  # noqa: D102
+        emoji = ":white_check_mark:" if recovery else ":rotating_light:"
+        fields = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in alert.lines.items()]
+        blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}}]
+        if fields:
+            blocks.append({"type": "section", "fields": fields[:10]})
+        if alert.link:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{alert.link}|Open the log>"}})
+        payload = {"text": f"{emoji} {alert.text()}", "blocks": blocks}
+        response = requests.post(self._url, data=json.dumps(payload),
+                                 headers={"Content-Type": "application/json"}, timeout=self._timeout)
+        if response.status_code >= 300:
+            raise RuntimeError(f"Slack webhook answered HTTP {response.status_code}")
+
+
+class EmailChannel:
+    """Sends alerts by SMTP."""
+
+    def __init__(self, host: str, port: int, sender: str, recipients: list[str], *,
+                 user: str | None = None, password: str | None = None, starttls: bool = False):
+        self.host, self.port, self.sender, self.recipients = host, port, sender, recipients
+        self._user, self._password, self._starttls = user, password, starttls
+
+    def send(self, alert: Alert, *, recovery: bool) -> None:  # noqa: D102
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.recipients)
+        msg["Subject"] = ("[storeflow] RESOLVED " if recovery else "[storeflow] ") + alert.title
+        msg["X-Storeflow-Incident"] = alert.key
+        msg.set_content(alert.text())
+        with smtplib.SMTP(self.host, self.port, timeout=15) as smtp:
+            if self._starttls:
+                smtp.starttls()
+            if self._user:
+                smtp.login(self._user, self._password or "")
+            smtp.send_message(msg)
+
+
+def _deliver(channels: list[Channel], alert: Alert, recovery: bool) -> int:
+    sent = 0
+    for channel in channels:
+        try:
+            channel.send(alert, recovery=recovery)
+            sent += 1
+        except Exception as exc:  # one broken channel must not hide the alert on the others
+            log.error("alert channel %s failed: %s", type(channel).__name__, exc)
+    return sent
+
+
+def raise_alert(engine: Engine, alert: Alert, channels: list[Channel], now: datetime | None = None) -> bool:
+    """Open (and announce) the incident ``alert.key``, or count a repeat; True if an alert was sent."""
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        open_id = conn.execute(
+            select(alert_incidents.c.id).where(
+                and_(alert_incidents.c.incident_key == alert.key, alert_incidents.c.resolved_at.is_(None))
+            )
+        ).scalar_one_or_none()
+        if open_id is not None:
+            conn.execute(
+                update(alert_incidents).where(alert_incidents.c.id == open_id)
+                .values(last_seen_at=now, occurrences=alert_incidents.c.occurrences + 1)
+            )
+            log.info("incident %s still open; alert not repeated", alert.key)
+            return False
+        conn.execute(insert(alert_incidents).values(
+            incident_key=alert.key, kind=alert.kind, title=alert.title, opened_at=now, last_seen_at=now,
+            occurrences=1, details={**alert.lines, "link": alert.link},
+        ))
+    _deliver(channels, alert, recovery=False)
+    log.warning("incident %s opened: %s", alert.key, alert.title)
+    return True
+
+
+def resolve_alert(engine: Engine, key: str, channels: list[Channel], now: datetime | None = None,
+                  note: str | None = None) -> bool:
+    """Close the open incident ``key`` (if any) and send one recovery message; True if one was sent."""
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(alert_incidents).where(
+                and_(alert_incidents.c.incident_key == key, alert_incidents.c.resolved_at.is_(None))
+            )
+        ).first()
+        if row is None:
+            return False
+        conn.execute(update(alert_incidents).where(alert_incidents.c.id == row.id).values(resolved_at=now))
+    lines = {"Incident": key, "Open since": row.opened_at.isoformat(), "Failures": str(row.occurrences)}
+    if note:
+        lines["Note"] = note
+    _deliver(channels, Alert(key=key, kind=row.kind, title=f"Recovered: {row.title}", lines=lines), recovery=True)
+    log.info("incident %s resolved", key)
+    return True

@@ -1,0 +1,1 @@
+"""Airflow glue for storeflow: connections → clients, alert notifiers, shared DAG defaults, Assets."""

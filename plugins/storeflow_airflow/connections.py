@@ -1,0 +1,118 @@
+"""Build storeflow's clients and stores from Airflow connections, falling back to the embedded defaults.
+
+Connections (all optional; ``AIRFLOW_CONN_*`` env vars work too):
+``storeflow_pos`` (host = base URL, password = bearer token), ``storeflow_store`` (host = base URL,
+login = consumer key, password = consumer secret), ``storeflow_warehouse`` (an SQLAlchemy URI, or
+``extra.url``), ``storeflow_landing`` (``extra.url`` = s3://bucket/prefix, optional ``extra.endpoint_url``,
+login/password = AWS key pair), ``storeflow_smtp``, ``storeflow_sms``, ``storeflow_alerts``.
+With none set, storeflow uses the SQLite warehouse and local landing folder under STOREFLOW_DATA_DIR
+and the local simulators with their demo credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+
+def optional_connection(conn_id: str) -> Any | None:
+    """The Airflow connection ``conn_id``, or None when it is not defined."""
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def _base_url(conn) -> str | None:
+    host = (conn.host or "").rstrip("/")
+    if not host:
+        return None
+    if "://" not in host:
+        scheme = (conn.schema or "http") if conn.schema in ("http", "https") else "http"
+        host = f"{scheme}://{host}"
+    return f"{host}:{conn.port}" if conn.port else host
+
+
+def warehouse_url(conn_id: str = "storeflow_warehouse") -> str | None:
+    """The warehouse SQLAlchemy URL from the connection, or None for the embedded default."""
+    conn = optional_connection(conn_id)
+    if conn is None:
+        return None
+    extra = conn.extra_dejson or {}
+    if extra.get("url"):
+        return extra["url"]
+    uri = conn.get_uri()
+    return uri.replace("postgres://", "postgresql+psycopg://", 1).replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def warehouse_engine(conn_id: str = "storeflow_warehouse"):
+    """A migrated warehouse engine."""
+    from storeflow.warehouse.db import connect_warehouse
+
+    return connect_warehouse(warehouse_url(conn_id))
+
+
+def landing_zone(conn_id: str = "storeflow_landing"):
+    """The landing zone: S3 when the connection names a bucket, else the local folder."""
+    from storeflow.landing import LandingZone
+
+    conn = optional_connection(conn_id)
+    if conn is None:
+        return LandingZone.from_settings()
+    extra = conn.extra_dejson or {}
+    session = None
+    if conn.login:
+        import boto3
+
+        session = boto3.session.Session(
+            aws_access_key_id=conn.login, aws_secret_access_key=conn.password,
+            region_name=extra.get("region_name", "us-east-1"),
+        )
+    return LandingZone.from_url(extra.get("url") or f"s3://{conn.host}", endpoint_url=extra.get("endpoint_url"),
+                                session=session)
+
+
+class StoreflowPosHook(BaseHook):
+    """Builds the POS (Square-contract) client from ``storeflow_pos``."""
+
+    conn_name_attr = "pos_conn_id"
+    default_conn_name = "storeflow_pos"
+    conn_type = "http"
+    hook_name = "storeflow POS"
+
+    def __init__(self, pos_conn_id: str = default_conn_name, **kwargs):
+        super().__init__(**kwargs)
+        self.pos_conn_id = pos_conn_id
+
+    def get_conn(self):
+        """A ready :class:`storeflow.connectors.square.SquareClient`."""
+        from storeflow.connectors.square import SquareClient
+
+        conn = optional_connection(self.pos_conn_id)
+        if conn is None:
+            return SquareClient.from_settings()
+        return SquareClient.from_settings(base_url=_base_url(conn), token=conn.password)
+
+
+class StoreflowStoreHook(BaseHook):
+    """Builds the store (WooCommerce-contract) client from ``storeflow_store``."""
+
+    conn_name_attr = "store_conn_id"
+    default_conn_name = "storeflow_store"
+    conn_type = "http"
+    hook_name = "storeflow store"
+
+    def __init__(self, store_conn_id: str = default_conn_name, **kwargs):
+        super().__init__(**kwargs)
+        self.store_conn_id = store_conn_id
+
+    def get_conn(self):
+        """A ready :class:`storeflow.connectors.woocommerce.WooClient`."""
+        from storeflow.connectors.woocommerce import WooClient
+
+        conn = optional_connection(self.store_conn_id)
+        if conn is None:
+            return WooClient.from_settings()
+        return WooClient.from_settings(base_url=_base_url(conn), key=conn.login, secret=conn.password)

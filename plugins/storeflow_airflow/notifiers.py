@@ -1,0 +1,79 @@
+"""Alert notifiers for ``default_args``: one alert per incident, a recovery message when it clears."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+from storeflow_airflow.connections import optional_connection, warehouse_engine
+
+log = logging.getLogger(__name__)
+
+
+def alert_channels() -> list:
+    """Channels configured by the ``storeflow_alerts`` (Slack webhook) and ``storeflow_smtp`` connections."""
+    from storeflow.alerts import EmailChannel, SlackWebhookChannel
+
+    channels: list = []
+    slack = optional_connection("storeflow_alerts")
+    if slack is not None:
+        extra = slack.extra_dejson or {}
+        url = extra.get("webhook_url") or next(
+            (v for v in (slack.password, slack.host) if v and v.startswith("http")), None
+        )
+        if url:
+            channels.append(SlackWebhookChannel(url))
+    smtp = optional_connection("storeflow_smtp")
+    if smtp is not None:
+        extra = smtp.extra_dejson or {}
+        recipients = extra.get("to") or extra.get("alert_to")
+        if recipients:
+            channels.append(EmailChannel(
+                smtp.host or "127.0.0.1", int(smtp.port or 25), extra.get("from", "storeflow@localhost"),
+                [recipients] if isinstance(recipients, str) else list(recipients),
+                user=smtp.login or None, password=smtp.password or None, starttls=bool(extra.get("starttls")),
+            ))
+    return channels
+
+
+def incident_key(context: dict[str, Any]) -> str:
+    """Incident identity of a task failure: DAG id + task id (map index folded in)."""
+    ti = context["ti"]
+    return f"{ti.dag_id}.{ti.task_id}"
+
+
+class FailureAlertNotifier(BaseNotifier):
+    """Announces a task's final failure (after its retries) once per incident."""
+
+    def notify(self, context: dict[str, Any]) -> None:  # noqa: D102
+        from storeflow.alerts import Alert, raise_alert
+
+        ti = context["ti"]
+        exc = context.get("exception")
+        error = f"{type(exc).__name__}: {exc}" if exc else "unknown error"
+        alert = Alert(
+            key=incident_key(context),
+            kind="sync_failure",
+            title=f"storeflow task failed: {ti.dag_id}.{ti.task_id}",
+            lines={"DAG": ti.dag_id, "Task": ti.task_id, "Run": str(context.get("run_id")),
+                   "Try": str(ti.try_number), "Error": error[:500]},
+            link=getattr(ti, "log_url", None),
+        )
+        try:
+            raise_alert(warehouse_engine(), alert, alert_channels())
+        except Exception as err:  # an alerting problem must never mask the task's own failure
+            log.error("could not record/send the alert for %s: %s", alert.key, err)
+
+
+class RecoveryNotifier(BaseNotifier):
+    """Closes the task's open incident, if any, with one recovery message."""
+
+    def notify(self, context: dict[str, Any]) -> None:  # noqa: D102
+        from storeflow.alerts import resolve_alert
+
+        try:
+            resolve_alert(warehouse_engine(), incident_key(context), alert_channels())
+        except Exception as err:
+            log.error("could not resolve the incident for %s: %s", incident_key(context), err)
