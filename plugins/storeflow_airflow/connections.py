@@ -93,7 +93,9 @@ class StoreflowPosHook(BaseHook):
         conn = optional_connection(self.pos_conn_id)
         if conn is None:
             return SquareClient.from_settings()
-        return SquareClient.from_settings(base_url=_base_url(conn), token=conn.password)
+        if not conn.password:
+            raise ValueError(f"connection {self.pos_conn_id} has no password (the POS access token)")
+        return SquareClient(_base_url(conn) or SquareClient.from_settings().base_url, conn.password)
 
 
 class StoreflowStoreHook(BaseHook):
@@ -115,4 +117,6 @@ class StoreflowStoreHook(BaseHook):
         conn = optional_connection(self.store_conn_id)
         if conn is None:
             return WooClient.from_settings()
-        return WooClient.from_settings(base_url=_base_url(conn), key=conn.login, secret=conn.password)
+        if not (conn.login and conn.password):
+            raise ValueError(f"connection {self.store_conn_id} needs login (consumer key) and password (secret)")
+        return WooClient(_base_url(conn) or WooClient.from_settings().base_url, conn.login, conn.password)

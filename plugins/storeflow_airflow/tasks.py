@@ -52,3 +52,62 @@ def check_freshness() -> dict[str, Any]:
     print(f"[storeflow] freshness: {len(results) - len(stale)} fresh, stale: {', '.join(stale) or 'none'}")
     return {r.stream: {"fresh": r.fresh, "last_success": r.last_success.isoformat() if r.last_success else None}
             for r in results}
+
+
+def _recorded(stream: str, source_system: str, work) -> dict[str, Any]:
+    """Run ``work(record)`` inside a ``sync_runs`` record and log its one-line summary."""
+    from storeflow.warehouse.runs import RunRecord, finish_run, start_run
+    from storeflow_airflow.connections import warehouse_engine
+
+    context = get_current_context()
+    meta = _run_meta()
+    engine = warehouse_engine()
+    record = start_run(engine, RunRecord(
+        stream=stream, source_system=source_system, run_id=meta["run_id"], dag_id=meta["dag_id"],
+        task_id=meta["task_id"], window_start=context.get("data_interval_start"),
+        window_end=context.get("data_interval_end"),
+    ))
+    try:
+        out = work(engine, record, meta)
+    except BaseException as exc:
+        finish_run(engine, record, "failed", f"{type(exc).__name__}: {exc}")
+        print(record.summary_line("failed"))
+        raise
+    finish_run(engine, record, "success")
+    print(record.summary_line("success"))
+    return out
+
+
+def push_store_catalog() -> dict[str, Any]:
+    """POS prices and sellable stock → store, only what changed."""
+    from storeflow.sync.catalog import push_catalog
+
+    def work(engine, record, meta):
+        client = client_for("store")
+        result = push_catalog(engine, client, run_id=meta["run_id"])
+        record.rows_read, record.rows_changed, record.rows_pushed = result.considered, result.changed, result.pushed
+        record.requests, record.retries = client.stats.requests, client.stats.retries
+        record.details = result.as_dict()
+        if result.errors:
+            print(f"[storeflow] {len(result.errors)} store items rejected, e.g. {result.errors[:3]}")
+        return result.as_dict()
+
+    return _recorded("store_catalog_push", "store", work)
+
+
+def push_pos_movements() -> dict[str, Any]:
+    """Online order lines → POS stock movements (exactly once) and receipts for paid orders."""
+    from storeflow.sync.orders_push import push_movements, push_receipts
+
+    def work(engine, record, meta):
+        client = client_for("pos")
+        moved = push_movements(engine, client, run_id=meta["run_id"])
+        receipts = push_receipts(engine, client, run_id=meta["run_id"])
+        record.rows_changed = moved["adjustments"] + moved["reversals"]
+        record.rows_pushed = record.rows_changed + receipts
+        record.quarantined = moved["unmapped_lines"]
+        record.requests, record.retries = client.stats.requests, client.stats.retries
+        record.details = {**moved, "receipts": receipts}
+        return record.details
+
+    return _recorded("pos_adjustments_push", "pos", work)

@@ -1,0 +1,60 @@
+"""
+### sync_catalog — hourly: POS prices and sellable stock → online store
+
+1. Extract the POS catalog, POS inventory counts and store products changed since the last run
+   (cursor − overlap, upper bound frozen at run start), landing raw pages first.
+2. Compute each SKU's store state: POS price; stock = IN_STOCK at the online-feeding locations − safety
+   buffer − units of online orders not yet applied to the POS, floored at 0.
+3. Push only the differences from what was last pushed, 100 per batch; new POS items become draft
+   store products; items deleted in the POS go out of stock (never deleted).
+
+Emits `warehouse://catalog`. Pools: `pos_api`, `store_api`. Data interval = the hour it covers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+from storeflow_airflow.defaults import CATALOG, POS_API_POOL, STORE_API_POOL, default_args
+
+
+@dag(
+    dag_id="sync_catalog",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["storeflow", "sync"],
+    doc_md=__doc__,
+)
+def sync_catalog():
+    @task(pool=POS_API_POOL)
+    def extract_pos_catalog() -> dict:
+        from storeflow_airflow.tasks import extract_stream
+
+        return extract_stream("pos_catalog")
+
+    @task(pool=POS_API_POOL)
+    def extract_pos_inventory() -> dict:
+        from storeflow_airflow.tasks import extract_stream
+
+        return extract_stream("pos_inventory")
+
+    @task(pool=STORE_API_POOL)
+    def extract_store_products() -> dict:
+        from storeflow_airflow.tasks import extract_stream
+
+        return extract_stream("store_products")
+
+    @task(pool=STORE_API_POOL, outlets=[CATALOG])
+    def push_store_catalog() -> dict:
+        from storeflow_airflow.tasks import push_store_catalog as push
+
+        return push()
+
+    [extract_pos_catalog(), extract_pos_inventory(), extract_store_products()] >> push_store_catalog()
+
+
+sync_catalog()
