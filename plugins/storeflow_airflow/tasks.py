@@ -111,3 +111,54 @@ def push_pos_movements() -> dict[str, Any]:
         return record.details
 
     return _recorded("pos_adjustments_push", "pos", work)
+
+
+def push_customers_both_ways() -> dict[str, Any]:
+    """Golden-record values and opt-outs → POS and store; store customers → POS."""
+    from storeflow.sync.customers import push_customers
+
+    def work(engine, record, meta):
+        pos, store = client_for("pos"), client_for("store")
+        result = push_customers(engine, pos, store, run_id=meta["run_id"])
+        record.rows_read = result.considered
+        record.rows_pushed = sum(result.updated.values()) + sum(result.opt_outs.values()) + result.created_in_pos
+        record.rows_changed = record.rows_pushed
+        record.requests = pos.stats.requests + store.stats.requests
+        record.retries = pos.stats.retries + store.stats.retries
+        record.details = result.as_dict()
+        return record.details
+
+    return _recorded("customers_push", "both", work)
+
+
+def extract_recent_store_orders() -> dict[str, Any]:
+    """Re-read the last ``reconcile_orders_days`` of store orders (catches orders the hourly sync missed)."""
+    from datetime import timedelta
+
+    from storeflow.settings import get_settings
+    from storeflow.sync.extract import run_stream
+    from storeflow.sync.registry import get_stream
+    from storeflow_airflow.connections import landing_zone, warehouse_engine
+
+    meta = _run_meta()
+    since = datetime.now(UTC) - timedelta(days=get_settings().reconcile_orders_days)
+    return run_stream(warehouse_engine(), landing_zone(), client_for("store"), get_stream("store_orders"),
+                      run_id=meta["run_id"], logical_date=meta["logical_date"], since=since,
+                      dag_id=meta["dag_id"], task_id=meta["task_id"])
+
+
+def reconcile_stock() -> dict[str, Any]:
+    """Compare POS, store and warehouse stock; fix attributable drift; record and alert."""
+    from storeflow.sync.reconcile import reconcile_inventory
+    from storeflow_airflow.notifiers import alert_channels
+
+    def work(engine, record, meta):
+        store = client_for("store")
+        report = reconcile_inventory(engine, store, alert_channels(), run_id=meta["run_id"])
+        record.rows_read, record.rows_changed = report.skus_checked, len(report.drifts)
+        record.rows_pushed = report.push.get("pushed", 0)
+        record.requests, record.retries = store.stats.requests, store.stats.retries
+        record.details = report.as_dict()
+        return {k: v for k, v in report.as_dict().items() if k != "unexplained"}
+
+    return _recorded("reconcile_inventory", "both", work)

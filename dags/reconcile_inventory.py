@@ -1,0 +1,65 @@
+"""
+### reconcile_inventory — nightly: full stock comparison of POS, store and warehouse
+
+1. Full reads: POS inventory counts, store products and variations (stock changes in the store do not
+   bump `date_modified`, so only a full scan sees them), and the last 7 days of store orders.
+2. Apply online orders the hourly sync missed to the POS (exactly once, same idempotency keys).
+3. Per SKU compare the store's stock with what it should be; drift explained by our last push and the
+   store's own orders is fixed by pushing the POS-derived stock; unexplained drift (edited outside
+   storeflow) is reported (and fixed only if `STOREFLOW_RECONCILE_FIX_UNEXPLAINED=true`).
+4. A summary row in `reconciliation_runs`; an alert when drift exceeds `STOREFLOW_DRIFT_ALERT_UNITS`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import CronDataIntervalTimetable, dag, task
+from storeflow_airflow.defaults import POS_API_POOL, STORE_API_POOL, default_args
+
+
+@dag(
+    dag_id="reconcile_inventory",
+    schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["storeflow", "sync", "inventory"],
+    doc_md=__doc__,
+)
+def reconcile_inventory():
+    @task(pool=POS_API_POOL)
+    def full_pos_inventory() -> dict:
+        from storeflow_airflow.tasks import extract_stream
+
+        return extract_stream("pos_inventory", full=True)
+
+    @task(pool=STORE_API_POOL)
+    def full_store_products() -> dict:
+        from storeflow_airflow.tasks import extract_stream
+
+        return extract_stream("store_products", full=True)
+
+    @task(pool=STORE_API_POOL)
+    def recent_store_orders() -> dict:
+        from storeflow_airflow.tasks import extract_recent_store_orders
+
+        return extract_recent_store_orders()
+
+    @task(pool=POS_API_POOL)
+    def apply_missed_orders() -> dict:
+        from storeflow_airflow.tasks import push_pos_movements
+
+        return push_pos_movements()
+
+    @task(pool=STORE_API_POOL)
+    def reconcile() -> dict:
+        from storeflow_airflow.tasks import reconcile_stock
+
+        return reconcile_stock()
+
+    [full_pos_inventory(), full_store_products(), recent_store_orders() >> apply_missed_orders()] >> reconcile()
+
+
+reconcile_inventory()
