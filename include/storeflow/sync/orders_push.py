@@ -3,7 +3,9 @@
 Go-live: the first run records "now" as the moment storeflow takes over; older online orders are
 already reflected in POS stock (that is how the shop ran before) and are not replayed.
 
-Receipts: each paid online order becomes a COMPLETED POS order with ad-hoc line items (no catalog ids,
+Receipts: each paid online order becomes a POS order (OPEN: the POS completes an order only once a
+payment is recorded against it, and the payment was taken by the online store; recording it as an
+external payment needs the Payments API, which the simulator does not model) with ad-hoc line items (no catalog ids,
 so the POS does not move stock a second time), ``reference_id`` = store order id, metadata
 ``storeflow_source=store`` (the POS extract skips these echoes) and idempotency key
 ``sf-receipt-<order id>``.
@@ -30,12 +32,13 @@ ECHO_MARK = {"storeflow_source": "store"}
 
 
 def ensure_go_live(engine: Engine, now: datetime, run_id: str | None) -> datetime:
-    """The go-live moment, recording ``now`` on the very first run."""
+    """The go-live moment, recording ``now`` (whole seconds: store timestamps have no fraction) at first."""
     with engine.begin() as conn:
         go_live = orders_go_live(conn)
         if go_live is None:
-            set_cursor(conn, GO_LIVE_STREAM, "store", now, run_id or "go-live")
-            go_live = now
+            go_live = now.replace(microsecond=0)
+            set_cursor(conn, GO_LIVE_STREAM, "store", go_live, run_id or "go-live")
+            return go_live
     return go_live
 
 
@@ -93,15 +96,14 @@ def push_receipts(engine: Engine, client: Any, *, run_id: str | None = None,
     for o in pending:
         currency = o.currency or settings.currency
         body = {
-            "location_id": location, "reference_id": str(o.order_id)[:40], "state": "COMPLETED",
-            "source": {"name": "storeflow (online store)"}, "metadata": {**ECHO_MARK, "store_order_id": o.order_id},
+            "location_id": location, "reference_id": str(o.order_id)[:40], "state": "OPEN",
+            "source": {"name": "storeflow (online store)"}, "ticket_name": f"Online order {o.order_id} (paid online)", "metadata": {**ECHO_MARK, "store_order_id": o.order_id},
             "line_items": [{
                 "name": f"{ln.name or ln.sku} ({ln.sku})", "quantity": format(ln.quantity.normalize(), "f"),
                 "base_price_money": {"amount": int(ln.unit_price_minor or 0), "currency": currency},
             } for ln in lines[o.order_id]],
         }
-        response = client.create_order(body, idempotency_key=f"sf-receipt-{o.order_id}")
-        pos_order = response.get("order", response)
+        pos_order = client.create_order(body, idempotency_key=f"sf-receipt-{o.order_id}")
         upsert(engine, store_receipts, [{"store_order_id": o.order_id, "pos_order_id": pos_order["id"],
                                          "total_minor": o.total_minor, "created_at": datetime.now(UTC)}])
         created += 1

@@ -1,0 +1,57 @@
+"""Customer records of either system → cleaned, quarantined where needed, resolved into golden records.
+
+Both systems' customer loaders map their vendor records to one neutral shape and call
+:func:`ingest_customers`, so cleaning, quarantine and identity resolution happen the same way for the
+POS and the store, whether the load comes from ``extract_all`` or the nightly ``sync_customers``.
+
+Neutral record keys: ``source_id, email, phone, given_name, family_name, address_line1, city, postcode,
+country, created_at, updated_at, source_version`` and ``consents`` — a list of explicit choices
+``{"channel": "email"|"sms", "status": "subscribed"|"unsubscribed", "changed_at", "topic"?}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from storeflow.quality.identity import resolve_customers
+from storeflow.quality.quarantine import QuarantineItem, apply_quarantine
+from storeflow.quality.records import clean_customer
+from storeflow.settings import get_settings
+from storeflow.sync.streams import LoadContext, LoadResult
+
+
+def ingest_customers(conn: Connection, records: list[dict[str, Any]], ctx: LoadContext,
+                     *, read: int | None = None, already_quarantined: int = 0) -> LoadResult:
+    """Clean ``records`` (neutral shape), quarantine what fails, resolve the rest; return the counts.
+
+    A bad *field* (broken email, unparseable phone) is quarantined with its reason and dropped, and the
+    customer still loads; a bad *record* (no id) is quarantined whole. Quarantine rows of records that
+    come back clean are resolved.
+    """
+    region = get_settings().default_phone_region
+    items: list[QuarantineItem] = []
+    cleaned: list[dict[str, Any]] = []
+    for record in records:
+        result = clean_customer(record, region)
+        source_id = str(record.get("source_id") or "?")
+        for issue in result.quarantined:
+            items.append(QuarantineItem(source_id, issue.rule, issue.reason, payload=record, field=issue.field))
+        if result.record is not None:
+            cleaned.append(result.record)
+    outcome = apply_quarantine(conn, stream=ctx.stream, source_system=ctx.source_system,
+                               batch_ids=[str(r.get("source_id")) for r in records if r.get("source_id")],
+                               items=items, run_id=ctx.run_id)
+    for rule, n in outcome.by_rule.items():
+        ctx.count(f"quarantined_{rule}", n)
+    ctx.count("quarantine_resolved", outcome.resolved_rows)
+    changed = 0
+    if cleaned:
+        report = resolve_customers(conn, cleaned, source_system=ctx.source_system, run_id=ctx.run_id)
+        changed = len(cleaned)
+        for name, value in report.as_dict().items():
+            if isinstance(value, int):
+                ctx.count(name, value)
+    return LoadResult(read=read if read is not None else len(records), changed=changed,
+                      quarantined=already_quarantined + outcome.quarantined_records)

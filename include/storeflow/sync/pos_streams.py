@@ -1,0 +1,580 @@
+"""POS (Square) streams: fetch raw pages for a window, load them into the warehouse.
+
+* ``pos_locations`` - every location, every run (not incremental).
+* ``pos_catalog`` - SearchCatalogObjects with ``begin_time = window.start`` (exclusive), tombstones
+  included, related objects included (a changed variation brings its parent ITEM). One ``products``
+  row per variation SKU; the row version is ``max(item.version, variation.version)`` so a renamed item
+  or a re-priced variation both move it forward. Only POS-owned columns are written (the store stream
+  owns ``store_*``).
+* ``pos_inventory`` - BatchRetrieveInventoryCounts with ``updated_after = window.start`` → ``stock_levels``.
+* ``pos_orders`` - SearchOrders on ``updated_at`` over every location (chunks of 10), with a long overlap
+  (``settings.pos_orders_lookback_hours``, default 72 h: offline POS orders arrive late). Orders storeflow
+  itself created in the POS for online orders (``metadata.storeflow_source == "store"``) are echoes of
+  store orders and are skipped (counted as ``echo_skipped``), so they are never counted as in-store sales.
+* ``pos_customers`` - SearchCustomers on ``updated_at`` (the overlap, 5 min by default, must exceed
+  Square's search-index delay of up to about a minute) → ``customer_identities`` (raw kept) and explicit
+  consent facts → ``source_consents`` (email from ``preferences.email_unsubscribed``: an opt-out, or a
+  re-subscription after a stored opt-out; SMS from the ``sms_opt_out`` note line).
+* ``pos_invoices`` - full rescan (the Invoices API has no ``updated_at`` filter).
+
+Known limitation: renaming a CATEGORY does not rewrite ``products.category`` until its items change
+(the warehouse keeps the category name, not its id).
+
+Every loader de-duplicates by id + version inside the page (highest version wins) and never overwrites
+a newer stored version with an older one. Records that fail to parse go to quarantine with a rule and
+a reason without stopping the page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, and_, delete, select, tuple_
+
+from storeflow.connectors.square import SquareClient
+from storeflow.connectors.square_models import (
+    CatalogCategory,
+    CatalogItem,
+    CatalogVariation,
+    Customer,
+    InventoryCount,
+    Invoice,
+    Location,
+    Order,
+    parse_square_ts,
+)
+from storeflow.settings import get_settings
+from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
+from storeflow.warehouse import quarantine
+from storeflow.warehouse.schema import (
+    customer_identities,
+    invoices,
+    locations,
+    order_lines,
+    orders,
+    products,
+    source_consents,
+    stock_levels,
+)
+from storeflow.warehouse.upsert import upsert
+
+SOURCE = "pos"
+ECHO_KEY = "storeflow_source"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CHUNK = 500
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def _quarantine(conn: Connection, ctx: LoadContext, raw: Any, rule: str, reason: str) -> None:
+    source_id = raw.get("id") or raw.get("catalog_object_id") if isinstance(raw, dict) else None
+    quarantine.record(conn, stream=ctx.stream, source_system=SOURCE, source_id=str(source_id or "?"),
+                      rule=rule, reason=reason[:1000], payload=raw, run_id=ctx.run_id)
+    ctx.count("quarantined")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
+    return str(exc)
+
+
+def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _stored(conn: Connection, column_key, columns: list, keys: list, where=None) -> dict:
+    """Stored values of ``columns`` for rows whose ``column_key`` is in ``keys`` (and ``where``)."""
+    out: dict = {}
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        query = select(column_key, *columns).where(column_key.in_(chunk))
+        if where is not None:
+            query = query.where(where)
+        for row in conn.execute(query):
+            out[row[0]] = tuple(row[1:])
+    return out
+
+
+def _newest(records: Iterable[tuple[Any, tuple, dict]]) -> list[dict]:
+    """Keep, per key, the record with the highest version tuple (ties: last wins)."""
+    best: dict[Any, tuple[tuple, dict]] = {}
+    for key, version, row in records:
+        if key not in best or version >= best[key][0]:
+            best[key] = (version, row)
+    return [row for _, row in best.values()]
+
+
+def email_norm(value: str | None) -> str | None:
+    """Lower-cased, trimmed email when it looks like one (finer cleaning happens in quality)."""
+    if not value:
+        return None
+    text = value.strip().lower()
+    return text if _EMAIL.match(text) else None
+
+
+def _clean(fn, *args) -> Any:
+    try:
+        res = fn(*args)
+    except Exception:  # noqa: BLE001 - a cleaner failing must not stop the load
+        return None
+    return res.value if res.ok else None
+
+
+def _max_ts(page: list[dict[str, Any]], *fields: str) -> datetime | None:
+    best = None
+    for row in page:
+        for f in fields:
+            try:
+                value = parse_square_ts(row.get(f))
+            except (TypeError, ValueError):
+                continue
+            if value is not None and (best is None or value > best):
+                best = value
+    return best
+
+
+# --- fetch -----------------------------------------------------------------------------------------
+def fetch_locations(client: SquareClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    page = client.list_locations_raw()
+    if page:
+        yield page
+
+
+def fetch_catalog(client: SquareClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    yield from client.search_catalog(window.start, include_deleted=True)
+
+
+def fetch_inventory(client: SquareClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    yield from client.retrieve_inventory_counts(updated_after=window.start)
+
+
+def fetch_orders(client: SquareClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    loc_ids = [loc.id for loc in client.list_locations()]
+    if loc_ids:
+        yield from client.search_orders(loc_ids, window.start, window.end)
+
+
+def fetch_customers(client: SquareClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    if window.start is None:
+        yield from client.search_customers()
+    else:
+        # end is exclusive on SearchCustomers: nudge it so a change at exactly window.end is read now
+        yield from client.search_customers(window.start, window.end + timedelta(microseconds=1))
+
+
+def fetch_invoices(client: SquareClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    for loc in client.list_locations():
+        yield from client.list_invoices(loc.id)
+
+
+# --- load: locations -------------------------------------------------------------------------------
+def load_locations(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    rows, bad = [], 0
+    for raw in page:
+        try:
+            loc = Location.model_validate(raw)
+        except ValidationError as exc:
+            _quarantine(conn, ctx, raw, "pos_location_invalid", _reason(exc))
+            bad += 1
+            continue
+        rows.append({"location_id": loc.id, "name": loc.name, "status": loc.status, "timezone": loc.timezone,
+                     "currency": loc.currency, "loaded_at": ctx.loaded_at})
+    changed = upsert(conn, locations, rows) if rows else 0
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+# --- load: catalog ---------------------------------------------------------------------------------
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """``products`` rows (one per variation SKU) from ITEM / ITEM_VARIATION / CATEGORY objects."""
+    currency = get_settings().currency
+    items: dict[str, CatalogItem] = {}
+    variations: dict[str, CatalogVariation] = {}
+    categories: dict[str, str] = {}
+    bad = 0
+    for raw in page:
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        try:
+            if kind == "ITEM":
+                item = CatalogItem.model_validate(raw)
+                if item.id not in items or (item.version or 0) >= (items[item.id].version or 0):
+                    items[item.id] = item
+                for var in item.variations:
+                    if var.id not in variations or (var.version or 0) >= (variations[var.id].version or 0):
+                        variations[var.id] = var
+            elif kind == "ITEM_VARIATION":
+                var = CatalogVariation.model_validate(raw)
+                if var.id not in variations or (var.version or 0) >= (variations[var.id].version or 0):
+                    variations[var.id] = var
+            elif kind == "CATEGORY":
+                cat = CatalogCategory.model_validate(raw)
+                if cat.name:
+                    categories[cat.id] = cat.name
+        except ValidationError as exc:
+            _quarantine(conn, ctx, raw, "pos_catalog_invalid", _reason(exc))
+            bad += 1
+    # items we did not get in this page: fall back to what the warehouse knows about them
+    missing_items = {v.item_id for v in variations.values() if v.item_id and v.item_id not in items}
+    known_items: dict[str, tuple] = {}
+    for chunk in _chunks(sorted(missing_items)):
+        for row in conn.execute(select(products.c.pos_item_id, products.c.name, products.c.category)
+                                .where(products.c.pos_item_id.in_(chunk))):
+            known_items[row[0]] = (row[1], row[2])
+    item_cats = {i.id: next((categories[c] for c in i.category_ids if c in categories), None) for i in items.values()}
+    unresolved = {c for i in items.values() for c in i.category_ids if c not in categories}
+    if unresolved:
+        known_cat = _stored(conn, products.c.pos_item_id, [products.c.category],
+                            [i.id for i in items.values() if item_cats[i.id] is None])
+        for item_id, (cat,) in known_cat.items():
+            item_cats[item_id] = item_cats.get(item_id) or cat
+    rows = []
+    for var in variations.values():
+        raw_var = {"id": var.id, "type": "ITEM_VARIATION", "item_id": var.item_id, "sku": var.sku}
+        item = items.get(var.item_id or "")
+        if item is not None:
+            name, category, item_deleted = item.name, item_cats.get(item.id), item.is_deleted
+            version = max(item.version or 0, var.version or 0)
+            updated = _later(item.updated_at, var.updated_at)
+        elif var.item_id in known_items:
+            name, category = known_items[var.item_id]
+            item_deleted, version, updated = False, var.version or 0, var.updated_at
+        else:
+            _quarantine(conn, ctx, raw_var, "pos_variation_without_item",
+                        f"variation {var.id} refers to item {var.item_id} that is neither in the page nor loaded")
+            bad += 1
+            continue
+        sku = (var.sku or "").strip()
+        if not sku:
+            if not (var.is_deleted or item_deleted):
+                _quarantine(conn, ctx, raw_var, "pos_missing_sku", f"variation {var.id} has no SKU")
+                bad += 1
+            continue
+        if not name:
+            _quarantine(conn, ctx, raw_var, "pos_missing_name", f"item {var.item_id} has no name")
+            bad += 1
+            continue
+        price = var.price_money
+        rows.append({
+            "sku": sku, "pos_item_id": var.item_id, "pos_variation_id": var.id, "name": name,
+            "variation_name": var.name, "category": category, "attributes": var.attributes or None,
+            "price_minor": price.amount if price else None, "currency": price.currency if price else currency,
+            "track_inventory": var.track_inventory, "pos_version": version, "pos_updated_at": updated,
+            "is_deleted": bool(var.is_deleted or item_deleted), "loaded_at": ctx.loaded_at,
+        })
+    # one row per SKU: a SKU held by two live variations is a data problem, not a silent overwrite
+    stored = _stored(conn, products.c.sku, [products.c.pos_variation_id, products.c.pos_version,
+                                            products.c.is_deleted], [r["sku"] for r in rows])
+    by_sku: dict[str, list[dict]] = {}
+    for row in rows:
+        by_sku.setdefault(row["sku"], []).append(row)
+    keep = []
+    for sku, candidates in by_sku.items():
+        live = [r for r in candidates if not r["is_deleted"]]
+        owners = {r["pos_variation_id"] for r in live}
+        if len(owners) > 1:
+            for r in live[1:]:
+                _quarantine(conn, ctx, {"id": r["pos_variation_id"], "sku": sku}, "pos_duplicate_sku",
+                            f"SKU {sku} is used by variations {sorted(owners)}")
+                bad += 1
+            candidates = [live[0]]
+        row = max(candidates, key=lambda r: (not r["is_deleted"], r["pos_version"] or 0))
+        prev = stored.get(sku)
+        if prev is not None and prev[0] and prev[0] != row["pos_variation_id"]:
+            if not prev[2] and not row["is_deleted"]:
+                _quarantine(conn, ctx, {"id": row["pos_variation_id"], "sku": sku}, "pos_duplicate_sku",
+                            f"SKU {sku} already belongs to variation {prev[0]}")
+                bad += 1
+                continue
+            if row["is_deleted"] and not prev[2]:
+                continue  # a deleted duplicate must not hide the live owner
+        elif prev is not None and prev[1] is not None and (row["pos_version"] or 0) < prev[1]:
+            ctx.count("stale_skipped")
+            continue
+        keep.append(row)
+    changed = upsert(conn, products, keep) if keep else 0
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+# --- load: inventory -------------------------------------------------------------------------------
+def load_inventory(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """``stock_levels`` rows per (variation, location, state); older counts never replace newer ones."""
+    parsed, bad = [], 0
+    for raw in page:
+        try:
+            count = InventoryCount.model_validate(raw)
+        except ValidationError as exc:
+            _quarantine(conn, ctx, raw, "pos_count_invalid", _reason(exc))
+            bad += 1
+            continue
+        parsed.append(count)
+    skus = _stored(conn, products.c.pos_variation_id, [products.c.sku], [c.catalog_object_id for c in parsed])
+    keys = [(c.catalog_object_id, c.location_id, c.state) for c in parsed]
+    stored: dict[tuple, datetime | None] = {}
+    key_cols = tuple_(stock_levels.c.pos_variation_id, stock_levels.c.location_id, stock_levels.c.state)
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        for row in conn.execute(select(stock_levels.c.pos_variation_id, stock_levels.c.location_id,
+                                       stock_levels.c.state, stock_levels.c.calculated_at).where(key_cols.in_(chunk))):
+            stored[(row[0], row[1], row[2])] = row[3]
+    records = []
+    for c in parsed:
+        key = (c.catalog_object_id, c.location_id, c.state)
+        prev = stored.get(key)
+        if prev is not None and c.calculated_at is not None and c.calculated_at < prev:
+            ctx.count("stale_skipped")
+            continue
+        row = {"pos_variation_id": c.catalog_object_id, "location_id": c.location_id, "state": c.state,
+               "sku": (skus.get(c.catalog_object_id) or (None,))[0], "quantity": c.quantity,
+               "calculated_at": c.calculated_at, "loaded_at": ctx.loaded_at}
+        records.append((key, (c.calculated_at.timestamp() if c.calculated_at else 0.0,), row))
+    rows = _newest(records)
+    changed = upsert(conn, stock_levels, rows) if rows else 0
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+# --- load: orders ----------------------------------------------------------------------------------
+def is_storeflow_echo(raw: dict[str, Any]) -> bool:
+    """An order storeflow wrote into the POS for an online order (not an in-store sale)."""
+    meta = raw.get("metadata") or {}
+    return isinstance(meta, dict) and meta.get(ECHO_KEY) == "store"
+
+
+def _order_version(o: Order) -> tuple:
+    return (o.version or 0, o.updated_at.timestamp() if o.updated_at else 0.0)
+
+
+def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """``orders`` + ``order_lines`` (source ``pos``, channel ``in_store``), skipping storeflow's echoes."""
+    currency = get_settings().currency
+    parsed: list[tuple[Order, dict]] = []
+    bad = 0
+    for raw in page:
+        if is_storeflow_echo(raw):
+            ctx.count("echo_skipped")
+            continue
+        try:
+            order = Order.model_validate(raw)
+        except ValidationError as exc:
+            _quarantine(conn, ctx, raw, "pos_order_invalid", _reason(exc))
+            bad += 1
+            continue
+        parsed.append((order, raw))
+    best = {o.id: (o, raw) for o, raw in sorted(parsed, key=lambda p: _order_version(p[0]))}
+    stored = _stored(conn, orders.c.order_id, [orders.c.version, orders.c.updated_at, orders.c.source_system],
+                     list(best), orders.c.source_system == SOURCE)
+    fresh = []
+    for order_id, (o, _raw) in best.items():
+        prev = stored.get(order_id)
+        if prev is not None and prev[2] == SOURCE and prev[0] is not None and (o.version or 0) < prev[0]:
+            ctx.count("stale_skipped")
+            continue
+        fresh.append(o)
+    var_ids = [li.catalog_object_id for o in fresh for li in o.line_items if li.catalog_object_id]
+    skus = _stored(conn, products.c.pos_variation_id, [products.c.sku], var_ids)
+    order_rows, line_rows = [], []
+    for o in fresh:
+        total = o.total_money
+        order_rows.append({
+            "source_system": SOURCE, "order_id": o.id, "customer_source_id": o.customer_id, "email_norm": None,
+            "location_id": o.location_id, "channel": "in_store", "status": o.state,
+            "currency": total.currency if total else currency, "total_minor": total.amount if total else None,
+            "tax_minor": o.total_tax_money.amount if o.total_tax_money else None,
+            "discount_minor": o.total_discount_money.amount if o.total_discount_money else None,
+            "shipping_minor": 0, "created_at": o.created_at, "updated_at": o.updated_at,
+            "paid_at": o.closed_at if o.state == "COMPLETED" else None, "version": o.version,
+            "created_via": (o.source.name if o.source else None), "user_agent": None, "acquisition_channel": None,
+            "reference_id": (o.reference_id or None) and o.reference_id[:64], "loaded_at": ctx.loaded_at,
+        })
+        for i, li in enumerate(o.line_items):
+            line_rows.append({
+                "source_system": SOURCE, "order_id": o.id, "line_id": li.uid or str(i),
+                "sku": (skus.get(li.catalog_object_id) or (None,))[0] if li.catalog_object_id else None,
+                "pos_variation_id": li.catalog_object_id, "name": li.name, "quantity": li.quantity,
+                "unit_price_minor": li.base_price_money.amount if li.base_price_money else None,
+                "total_minor": li.total_money.amount if li.total_money else None, "loaded_at": ctx.loaded_at,
+            })
+    changed = upsert(conn, orders, order_rows) if order_rows else 0
+    if fresh:
+        # lines removed from an order (edited OPEN order) disappear from the warehouse too
+        keep = {(r["order_id"], r["line_id"]) for r in line_rows}
+        for chunk in _chunks([o.id for o in fresh]):
+            existing = conn.execute(select(order_lines.c.order_id, order_lines.c.line_id).where(and_(
+                order_lines.c.source_system == SOURCE, order_lines.c.order_id.in_(chunk)))).all()
+            gone = [(r[0], r[1]) for r in existing if (r[0], r[1]) not in keep]
+            if gone:
+                conn.execute(delete(order_lines).where(and_(
+                    order_lines.c.source_system == SOURCE,
+                    tuple_(order_lines.c.order_id, order_lines.c.line_id).in_(gone))))
+                ctx.count("order_lines_removed", len(gone))
+    if line_rows:
+        ctx.count("order_lines_changed", upsert(conn, order_lines, line_rows))
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+# --- load: customers -------------------------------------------------------------------------------
+def load_customers(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """``customer_identities`` (raw kept) and explicit consent facts into ``source_consents``."""
+    from storeflow.quality.countries import clean_country
+    from storeflow.quality.phones import clean_phone
+
+    parsed: list[tuple[Customer, dict]] = []
+    bad = 0
+    for raw in page:
+        try:
+            c = Customer.model_validate(raw)
+        except ValidationError as exc:
+            _quarantine(conn, ctx, raw, "pos_customer_invalid", _reason(exc))
+            bad += 1
+            continue
+        parsed.append((c, raw))
+
+    def version(c: Customer) -> tuple:
+        return (c.updated_at.timestamp() if c.updated_at else 0.0, c.version or 0)
+
+    best = {c.id: (c, raw) for c, raw in sorted(parsed, key=lambda p: version(p[0]))}
+    stored = _stored(conn, customer_identities.c.source_id,
+                     [customer_identities.c.source_updated_at, customer_identities.c.source_version,
+                      customer_identities.c.source_system], list(best), customer_identities.c.source_system == SOURCE)
+    fresh = []
+    for cid, (c, raw) in best.items():
+        prev = stored.get(cid)
+        if prev is not None and prev[2] == SOURCE and prev[0] is not None and c.updated_at is not None:
+            if (c.updated_at, c.version or 0) < (prev[0], prev[1] or 0):
+                ctx.count("stale_skipped")
+                continue
+        fresh.append((c, raw))
+    region = get_settings().default_phone_region
+    rows = []
+    for c, raw in fresh:
+        address = c.address
+        country = _clean(clean_country, address.country) if address and address.country else None
+        rows.append({
+            "source_system": SOURCE, "source_id": c.id, "email_norm": email_norm(c.email_address),
+            "phone_e164": _clean(clean_phone, c.phone_number, country or region) if c.phone_number else None,
+            "given_name": c.given_name, "family_name": c.family_name,
+            "postcode": address.postal_code if address else None, "country": country,
+            "source_version": c.version, "source_updated_at": c.updated_at, "raw": raw, "loaded_at": ctx.loaded_at,
+        })
+    changed = upsert(conn, customer_identities, rows) if rows else 0
+    consent_rows = _consent_facts(conn, [c for c, _ in fresh], ctx)
+    if consent_rows:
+        ctx.count("consents_changed", upsert(conn, source_consents, consent_rows))
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+def _consent_facts(conn: Connection, customers: list[Customer], ctx: LoadContext) -> list[dict[str, Any]]:
+    """Explicit consent choices that differ from what is stored (a re-read never re-dates a choice)."""
+    stored: dict[tuple[str, str], str] = {}
+    ids = [c.id for c in customers]
+    for chunk in _chunks(ids):
+        for row in conn.execute(select(source_consents.c.source_id, source_consents.c.channel,
+                                       source_consents.c.status).where(and_(
+                                           source_consents.c.source_system == SOURCE,
+                                           source_consents.c.source_id.in_(chunk)))):
+            stored[(row[0], row[1])] = row[2]
+    out = []
+    for c in customers:
+        when = c.updated_at or ctx.loaded_at
+        choices: dict[str, str] = {}
+        if c.email_unsubscribed is True:
+            choices["email"] = "unsubscribed"
+        elif c.email_unsubscribed is False and stored.get((c.id, "email")) == "unsubscribed":
+            choices["email"] = "subscribed"  # re-subscribed after an opt-out we had seen
+        sms = c.sms_opt_out
+        if sms is not None:
+            choices["sms"] = "unsubscribed" if sms else "subscribed"
+        for channel, status in choices.items():
+            if stored.get((c.id, channel)) != status:
+                out.append({"source_system": SOURCE, "source_id": c.id, "channel": channel, "status": status,
+                            "changed_at": when})
+    return out
+
+
+# --- load: invoices --------------------------------------------------------------------------------
+def load_invoices(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    parsed, bad = [], 0
+    for raw in page:
+        try:
+            inv = Invoice.model_validate(raw)
+        except ValidationError as exc:
+            _quarantine(conn, ctx, raw, "pos_invoice_invalid", _reason(exc))
+            bad += 1
+            continue
+        parsed.append((inv, raw))
+    best = {i.id: (i, raw) for i, raw in sorted(parsed, key=lambda p: p[0].version or 0)}
+    stored = _stored(conn, invoices.c.invoice_id, [invoices.c.updated_at, invoices.c.source_system], list(best),
+                     invoices.c.source_system == SOURCE)
+    rows = []
+    for inv_id, (inv, raw) in best.items():
+        prev = stored.get(inv_id)
+        if prev is not None and prev[1] == SOURCE and prev[0] and inv.updated_at and inv.updated_at < prev[0]:
+            ctx.count("stale_skipped")
+            continue
+        amounts = [
+            (r.get("computed_amount_money") or {}) for r in raw.get("payment_requests") or [] if isinstance(r, dict)
+        ]
+        total = sum(int(a.get("amount") or 0) for a in amounts) if amounts else None
+        money_cur = next((a.get("currency") for a in amounts if a.get("currency")), None)
+        rows.append({
+            "source_system": SOURCE, "invoice_id": inv.id, "order_source_system": SOURCE, "order_id": inv.order_id,
+            "customer_source_id": inv.primary_recipient.customer_id if inv.primary_recipient else None,
+            "status": inv.status, "total_minor": total, "currency": money_cur or get_settings().currency,
+            "created_at": inv.created_at, "updated_at": inv.updated_at, "loaded_at": ctx.loaded_at,
+        })
+    changed = upsert(conn, invoices, rows) if rows else 0
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+# --- specs -----------------------------------------------------------------------------------------
+def _orders_overlap() -> timedelta:
+    return timedelta(hours=get_settings().pos_orders_lookback_hours)
+
+
+def _overlap() -> timedelta:
+    return timedelta(minutes=get_settings().overlap_minutes)
+
+
+def _build() -> dict[str, StreamSpec]:
+    return {
+        "pos_locations": StreamSpec(
+            name="pos_locations", source_system=SOURCE, fetch=fetch_locations, load=load_locations,
+            incremental=False,
+        ),
+        "pos_catalog": StreamSpec(
+            name="pos_catalog", source_system=SOURCE, fetch=fetch_catalog, load=load_catalog, overlap=_overlap(),
+            cursor_field="updated_at (SearchCatalogObjects begin_time, exclusive)",
+            max_cursor=lambda page: _max_ts(page, "updated_at"),
+        ),
+        "pos_inventory": StreamSpec(
+            name="pos_inventory", source_system=SOURCE, fetch=fetch_inventory, load=load_inventory,
+            overlap=_overlap(), cursor_field="calculated_at (updated_after, exclusive)",
+            max_cursor=lambda page: _max_ts(page, "calculated_at"),
+        ),
+        "pos_orders": StreamSpec(
+            name="pos_orders", source_system=SOURCE, fetch=fetch_orders, load=load_orders,
+            overlap=_orders_overlap(), cursor_field="updated_at (SearchOrders, inclusive range)",
+            max_cursor=lambda page: _max_ts(page, "updated_at"),
+        ),
+        "pos_customers": StreamSpec(
+            name="pos_customers", source_system=SOURCE, fetch=fetch_customers, load=load_customers,
+            overlap=_overlap(), cursor_field="updated_at (SearchCustomers)",
+            max_cursor=lambda page: _max_ts(page, "updated_at"),
+        ),
+        "pos_invoices": StreamSpec(
+            name="pos_invoices", source_system=SOURCE, fetch=fetch_invoices, load=load_invoices, incremental=False,
+            cursor_field=None,
+        ),
+    }
+
+
+POS_STREAMS: dict[str, StreamSpec] = _build()

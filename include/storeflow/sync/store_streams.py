@@ -1,0 +1,257 @@
+"""Store (WooCommerce) streams: fetch raw pages for a window, load them into the warehouse.
+
+* ``store_products`` - products in the ``modified`` window plus the variations of variable products.
+  WooCommerce does not bump ``date_modified`` when an order (or a stock-only update) changes stock (bug
+  #40060, reproduced by the simulator), so a windowed read sees price/status changes but not every stock
+  change; ``Window.start is None`` means a **full scan**, which the reconcile job uses. Variations come
+  from ``GET /variations`` (WooCommerce 10.3+, windowed); on older stores (404) the stream falls back to
+  listing every variation of every variable product.
+* ``store_orders`` - orders in the ``modified`` window (all statuses).
+* ``store_customers`` - the customers endpoint has no date filter (§1.10), so every run is a full scan
+  filtered client-side on ``date_modified_gmt`` (or ``date_created_gmt``) ``> window.start``; only
+  changed customers are emitted.
+
+The products table is shared with the POS: the POS owns name/price; this stream writes only the
+``store_*`` columns (and inserts a row with the store's name when the SKU is new). Guests (``customer_id``
+0) get ``customer_source_id`` None and ``email_norm`` from the billing email. Records that do not parse
+go to quarantine (rule ``store_record_invalid``) without stopping the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from storeflow.connectors.http import ApiError
+from storeflow.connectors.woocommerce import WooClient
+from storeflow.connectors.woocommerce_models import Customer, Order, Product, parse_gmt
+from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
+from storeflow.warehouse import quarantine
+from storeflow.warehouse.schema import customer_identities, order_lines, orders, products, source_consents
+from storeflow.warehouse.upsert import upsert
+
+SOURCE = "store"
+STORE_PRODUCT_COLUMNS = ["store_product_id", "store_variation_id", "store_price_minor", "store_stock",
+                         "store_status", "store_updated_at", "loaded_at"]
+INVALID_RULE = "store_record_invalid"
+ADS_MEDIA = {"cpc", "ppc", "paid", "ads", "display", "paid_social", "social_paid", "cpm"}
+
+
+# --- fetch -----------------------------------------------------------------------------------------
+def fetch_products(client: WooClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    """Products in the window (full scan when ``window.start`` is None) and their variations."""
+    variable: list[int] = []
+    for page in client.iter_products(window.start, window.end):
+        variable.extend(int(r["id"]) for r in page if r.get("type") == "variable")
+        yield page
+    try:
+        yield from client.iter_all_variations(window.start, window.end)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        # stores before WooCommerce 10.3: every variation of every variable product (no date filter there)
+        if window.start is not None:
+            variable = [int(r["id"]) for page in client.iter_products(None, window.end, type="variable")
+                        for r in page]
+        for parent_id in variable:
+            yield from client.iter_variations(parent_id)
+
+
+def fetch_orders(client: WooClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    """Orders (every status) modified inside the window."""
+    yield from client.iter_orders(window.start, window.end, status="any")
+
+
+def _customer_changed_at(row: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_gmt(row.get("date_modified_gmt")) or parse_gmt(row.get("date_created_gmt"))
+    except (TypeError, ValueError):
+        return None
+
+
+def fetch_customers(client: WooClient, window: Window) -> Iterator[list[dict[str, Any]]]:
+    """Full scan; keep customers changed after ``window.start`` (client-side; unparseable dates kept)."""
+    for page in client.iter_customers(role="customer"):
+        if window.start is None:
+            yield page
+            continue
+        kept = []
+        for row in page:
+            changed = _customer_changed_at(row)
+            if changed is None or changed > window.start:
+                kept.append(row)
+        if kept:
+            yield kept
+
+
+# --- load ------------------------------------------------------------------------------------------
+def _quarantine(conn: Connection, ctx: LoadContext, raw: Any, exc: Exception) -> None:
+    source_id = str(raw.get("id")) if isinstance(raw, dict) else "?"
+    reason = str(exc).replace("\n", " ")[:1000]
+    quarantine.record(conn, stream=ctx.stream, source_system=SOURCE, source_id=source_id, rule=INVALID_RULE,
+                      reason=reason, payload=raw, run_id=ctx.run_id)
+    ctx.count("quarantined")
+
+
+def load_products(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """Store columns of ``products`` keyed by SKU (variable parents and SKU-less rows are skipped)."""
+    rows, bad = [], 0
+    for raw in page:
+        try:
+            p = Product.model_validate(raw)
+        except (ValidationError, TypeError, ValueError) as exc:
+            _quarantine(conn, ctx, raw, exc)
+            bad += 1
+            continue
+        if p.type == "variable":
+            ctx.count("variable_parents")
+            continue
+        if not p.sku:
+            ctx.count("without_sku")
+            continue
+        variation = p.type == "variation"
+        rows.append({
+            "sku": p.sku, "name": p.name or p.sku, "is_deleted": False, "loaded_at": ctx.loaded_at,
+            "store_product_id": p.parent_id if variation else p.id,
+            "store_variation_id": p.id if variation else None,
+            "store_price_minor": p.regular_price_minor,
+            "store_stock": p.stock_quantity if p.manage_stock else None,
+            "store_status": p.status,
+            "store_updated_at": p.date_modified_gmt,
+        })
+    changed = upsert(conn, products, rows, update=STORE_PRODUCT_COLUMNS) if rows else 0
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+def acquisition_channel(order: Order) -> str | None:
+    """Marketing channel from WooCommerce order-attribution meta, else ``coupon`` when a coupon was used."""
+    source_type = str(order.meta("_wc_order_attribution_source_type") or "").lower()
+    medium = str(order.meta("_wc_order_attribution_utm_medium") or "").lower()
+    if source_type == "utm":
+        return "ads" if medium in ADS_MEDIA or not medium else medium[:32]
+    if source_type in ("referral", "organic"):
+        return source_type
+    if any(c.code for c in order.coupon_lines):
+        return "coupon"
+    return None
+
+
+def _version(value: datetime | None) -> int | None:
+    return int(value.timestamp()) if value is not None else None
+
+
+def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """``orders`` + ``order_lines`` (source ``store``, channel ``online``)."""
+    order_rows, line_rows, bad = [], [], 0
+    for raw in page:
+        try:
+            o = Order.model_validate(raw)
+            if o.date_created_gmt is None:
+                raise ValueError("order has no date_created_gmt")
+        except (ValidationError, TypeError, ValueError) as exc:
+            _quarantine(conn, ctx, raw, exc)
+            bad += 1
+            continue
+        email = (o.billing.email or "").strip().lower() or None
+        order_rows.append({
+            "source_system": SOURCE, "order_id": str(o.id),
+            "customer_source_id": None if o.is_guest else str(o.customer_id), "email_norm": email,
+            "location_id": None, "channel": "online", "status": o.status, "currency": o.currency,
+            "total_minor": o.total_minor, "tax_minor": o.total_tax_minor, "discount_minor": o.discount_total_minor,
+            "shipping_minor": o.shipping_total_minor, "created_at": o.date_created_gmt,
+            "updated_at": o.date_modified_gmt, "paid_at": o.date_paid_gmt, "version": _version(o.date_modified_gmt),
+            "created_via": o.created_via, "user_agent": (o.customer_user_agent or None) and o.customer_user_agent[:512],
+            "acquisition_channel": acquisition_channel(o), "loaded_at": ctx.loaded_at,
+        })
+        for li in o.line_items:
+            unit = round(li.subtotal_minor / li.quantity) if li.subtotal_minor is not None and li.quantity else None
+            line_rows.append({
+                "source_system": SOURCE, "order_id": str(o.id), "line_id": str(li.id), "sku": li.sku or None,
+                "name": li.name, "quantity": Decimal(li.quantity), "unit_price_minor": unit,
+                "total_minor": li.total_minor, "loaded_at": ctx.loaded_at,
+            })
+    changed = upsert(conn, orders, order_rows) if order_rows else 0
+    if line_rows:
+        ctx.count("order_lines_changed", upsert(conn, order_lines, line_rows))
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+def _clean(fn, *args) -> Any:
+    try:
+        res = fn(*args)
+    except Exception:  # noqa: BLE001 - a cleaner failing must not stop the load
+        return None
+    return res.value if res.ok else None
+
+
+def load_customers(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """``customer_identities`` (raw kept) and explicit consent choices into ``source_consents``."""
+    from storeflow.quality.countries import clean_country
+    from storeflow.quality.phones import clean_phone
+
+    ident_rows, consent_rows, bad = [], [], 0
+    for raw in page:
+        try:
+            c = Customer.model_validate(raw)
+            consents = {ch: c.consent(ch) for ch in ("email", "sms")}
+        except (ValidationError, TypeError, ValueError) as exc:
+            _quarantine(conn, ctx, raw, exc)
+            bad += 1
+            continue
+        country = _clean(clean_country, c.billing.country or c.shipping.country)
+        email = (c.email or c.billing.email or "").strip().lower() or None
+        ident_rows.append({
+            "source_system": SOURCE, "source_id": str(c.id), "email_norm": email,
+            "phone_e164": _clean(clean_phone, c.billing.phone or c.shipping.phone, country),
+            "given_name": c.first_name or c.billing.first_name or None,
+            "family_name": c.last_name or c.billing.last_name or None,
+            "postcode": c.billing.postcode or c.shipping.postcode or None, "country": country,
+            "source_version": _version(c.changed_at), "source_updated_at": c.changed_at, "raw": raw,
+            "loaded_at": ctx.loaded_at,
+        })
+        for channel, choice in consents.items():
+            if choice is None:
+                continue
+            optout, when = choice
+            consent_rows.append({
+                "source_system": SOURCE, "source_id": str(c.id), "channel": channel,
+                "status": "unsubscribed" if optout else "subscribed",
+                "changed_at": when or c.changed_at or ctx.loaded_at,
+            })
+    changed = upsert(conn, customer_identities, ident_rows) if ident_rows else 0
+    if consent_rows:
+        ctx.count("consents_changed", upsert(conn, source_consents, consent_rows))
+    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+
+
+def _max_modified(page: list[dict[str, Any]]) -> datetime | None:
+    best = None
+    for row in page:
+        try:
+            value = parse_gmt(row.get("date_modified_gmt"))
+        except (TypeError, ValueError):
+            continue
+        if value is not None and (best is None or value > best):
+            best = value
+    return best
+
+
+STORE_STREAMS: dict[str, StreamSpec] = {
+    "store_products": StreamSpec(
+        name="store_products", source_system=SOURCE, fetch=fetch_products, load=load_products,
+        cursor_field="date_modified_gmt", max_cursor=_max_modified,
+    ),
+    "store_orders": StreamSpec(
+        name="store_orders", source_system=SOURCE, fetch=fetch_orders, load=load_orders,
+        cursor_field="date_modified_gmt", max_cursor=_max_modified,
+    ),
+    "store_customers": StreamSpec(
+        name="store_customers", source_system=SOURCE, fetch=fetch_customers, load=load_customers,
+        cursor_field="date_modified_gmt (client-side filter over a full scan)", max_cursor=_max_modified,
+    ),
+}
