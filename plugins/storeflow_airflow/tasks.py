@@ -162,3 +162,103 @@ def reconcile_stock() -> dict[str, Any]:
         return {k: v for k, v in report.as_dict().items() if k != "unexplained"}
 
     return _recorded("reconcile_inventory", "both", work)
+
+
+def fit_scoring_models() -> dict[str, Any]:
+    """Fit BG/NBD + Gamma-Gamma (or heuristics below the data gate) as of this run; small metadata out."""
+    from storeflow.scoring.pipeline import fit_models
+    from storeflow.settings import get_settings
+    from storeflow_airflow.connections import warehouse_engine
+
+    context = get_current_context()
+    as_of = context.get("data_interval_end") or datetime.now(UTC)
+    run = fit_models(warehouse_engine(), as_of)
+    out = run.to_dict()
+    out["partitions"] = list(range(get_settings().scoring_partitions))
+    print(f"[storeflow] scoring model {run.model_version}: method={run.method} ({run.gate_reason}), "
+          f"{run.n_customers} customers, {run.n_purchasers} purchasers")
+    return out
+
+
+def score_one_partition(model: dict[str, Any], partition: int) -> int:
+    """Score one customer-hash partition under the fitted model (staging until published)."""
+    from storeflow.scoring.pipeline import score_partition
+    from storeflow_airflow.connections import warehouse_engine
+
+    n = len(model["partitions"])
+    rows = score_partition(warehouse_engine(), model["model_version"], datetime.fromisoformat(model["as_of"]),
+                           partition, n)
+    print(f"[storeflow] scored partition {partition}/{n}: {rows} rows")
+    return rows
+
+
+def publish_customer_scores(model: dict[str, Any]) -> dict[str, Any]:
+    """Swap the new scores in atomically and write the HTML report to the landing zone."""
+    from storeflow.scoring.pipeline import publish_scores, write_report
+    from storeflow_airflow.connections import landing_zone, warehouse_engine
+
+    engine = warehouse_engine()
+    counts = publish_scores(engine, model["model_version"], datetime.fromisoformat(model["as_of"]))
+    location = write_report(engine, model["model_version"], landing_zone())
+    print(f"[storeflow] scores published: {counts}; report: {location}")
+    return {**counts, "report": location}
+
+
+def campaigns_dir():
+    """The campaign definitions folder (``include/campaigns`` beside the library)."""
+    from pathlib import Path
+
+    import storeflow
+
+    return Path(storeflow.__file__).resolve().parents[1] / "campaigns"
+
+
+def record_sms_stop_replies() -> int:
+    """STOP/QUIT/END/… replies from the SMS gateway → SMS opt-outs (before anything is planned or sent)."""
+    from storeflow.campaigns.optouts import fetch_inbound_sms, process_inbound_sms
+    from storeflow.settings import get_settings
+    from storeflow_airflow.connections import optional_connection, warehouse_engine
+
+    conn = optional_connection("storeflow_sms")
+    base = conn.host if conn is not None and conn.host else get_settings().sms_url
+    with warehouse_engine().begin() as db:
+        written = process_inbound_sms(db, fetch_inbound_sms(base))
+    print(f"[storeflow] inbound SMS: {written} opt-outs recorded")
+    return written
+
+
+def plan_all_campaigns() -> dict[str, Any]:
+    """Audience → policy → outbox for every valid campaign definition."""
+    from storeflow.campaigns.planner import plan_campaigns
+    from storeflow_airflow.connections import warehouse_engine
+
+    context = get_current_context()
+    as_of = context.get("data_interval_end") or datetime.now(UTC)
+    summary = plan_campaigns(warehouse_engine(), as_of, campaigns_dir())
+    for error in summary.errors:
+        print(f"[storeflow] campaign definition error: {error}")
+    for cid, c in summary.campaigns.items():
+        print(f"[storeflow] campaign {cid}: {c}")
+    return summary.as_dict()
+
+
+def dispatch_due_messages() -> dict[str, Any]:
+    """Send the messages that are due, exactly once."""
+    from storeflow.campaigns.outbox import dispatch_due
+    from storeflow_airflow.connections import warehouse_engine
+
+    summary = dispatch_due(warehouse_engine(), datetime.now(UTC))
+    print(f"[storeflow] dispatch: {summary.as_dict()}")
+    return summary.as_dict()
+
+
+def measure_all_campaigns() -> dict[str, Any]:
+    """Treatment vs holdout uplift per campaign; HTML report to the landing zone."""
+    from storeflow.campaigns.measurement import measure_campaigns
+    from storeflow_airflow.connections import landing_zone, warehouse_engine
+
+    context = get_current_context()
+    as_of = context.get("data_interval_end") or datetime.now(UTC)
+    result = measure_campaigns(warehouse_engine(), as_of, landing_zone())
+    print(f"[storeflow] campaign measurement: {result.get('report')}")
+    return result

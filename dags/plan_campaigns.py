@@ -1,0 +1,48 @@
+"""
+### plan_campaigns — when new scores are published (daily fallback)
+
+For every campaign defined in `include/campaigns/*.yaml` (an invalid file is reported and skipped):
+audience rules over the scores → policy pipeline, in this order, each exclusion recorded with its
+reason: consent per channel and topic → suppressions → global holdout → campaign holdout → smart
+sending → frequency caps across channels → post-purchase cooldown for discounts → re-eligibility →
+arbitration by priority → channel choice → send time (preferred hour in the customer's time zone,
+held out of quiet hours, never dropped). Writes `messages` (state planned), `campaign_runs` and
+`campaign_exclusions`. SMS STOP replies are recorded first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
+from storeflow_airflow.defaults import CUSTOMER_SCORES, default_args
+
+
+@dag(
+    dag_id="plan_campaigns",
+    schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable("0 6 * * *", timezone="UTC"),
+                                 assets=CUSTOMER_SCORES),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["storeflow", "campaigns"],
+    doc_md=__doc__,
+)
+def plan_campaigns():
+    @task
+    def record_stop_replies() -> int:
+        from storeflow_airflow.tasks import record_sms_stop_replies
+
+        return record_sms_stop_replies()
+
+    @task
+    def plan() -> dict:
+        from storeflow_airflow.tasks import plan_all_campaigns
+
+        return plan_all_campaigns()
+
+    record_stop_replies() >> plan()
+
+
+plan_campaigns()
