@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,181 @@ def show_extract(engine) -> None:
             print("  quarantined by rule: " + ", ".join(f"{rule}={n}" for rule, n in q))
 
 
+def pick_skus(engine, n: int = 3) -> list[tuple[str, str, int]]:
+    """A few online SKUs with stock: (sku, POS variation id, store stock)."""
+    from sqlalchemy import select
+
+    from storeflow.warehouse.schema import products
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(products.c.sku, products.c.pos_variation_id, products.c.store_stock)
+            .where(products.c.store_product_id.is_not(None), products.c.store_stock > 4,
+                   products.c.is_deleted.is_(False)).order_by(products.c.sku).limit(n)
+        ).all()
+    return [(r.sku, r.pos_variation_id, r.store_stock) for r in rows]
+
+
+def a_day_in_the_shop(sims, engine) -> dict:
+    """Things that happen between syncs: a price change, sales in both channels, customer changes."""
+    import requests
+    from sqlalchemy import select
+
+    from storeflow.warehouse.schema import customer_identities
+
+    (sku1, var1, _), (sku2, var2, _), (sku3, _, _) = pick_skus(engine, 3)
+    store = sims.store_state
+    before = {sku: _store_view(sims, sku) for sku in (sku1, sku2, sku3)}
+    price = before[sku1]["price"] + 150
+    requests.post(f"{sims.pos_url}/_sim/price", json={"variation_id": var1, "amount": price}, timeout=10)
+    print(f"  POS: price of {sku1} changed to {price / 100:.2f}")
+    requests.post(f"{sims.pos_url}/_sim/sales", json={"lines": [{"variation_id": var2, "quantity": 3}]}, timeout=10)
+    print(f"  POS: in-store sale of 3 x {sku2}")
+    order = requests.post(f"{sims.store_url}/_sim/orders", json={
+        "email": "walk.in@example.com", "line_items": [{"sku": sku3, "quantity": 2}]}, timeout=10).json()
+    print(f"  store: online order #{order['id']} for 2 x {sku3}")
+    with engine.connect() as conn:
+        both = conn.execute(
+            select(customer_identities.c.customer_id, customer_identities.c.source_id)
+            .where(customer_identities.c.source_system == "store", customer_identities.c.customer_id.in_(
+                select(customer_identities.c.customer_id).where(customer_identities.c.source_system == "pos")))
+            .order_by(customer_identities.c.source_id).limit(2)).all()
+    changes = {}
+    if both:
+        cid, store_id = both[0]
+        new_email = f"new.address.{store_id}@example.org"
+        requests.put(f"{sims.store_url}/_sim/customers/{store_id}/email", json={"email": new_email}, timeout=10)
+        print(f"  store: customer {store_id} changed their email address")
+        changes["email"] = (cid, new_email)
+    if len(both) > 1:
+        cid, _ = both[1]
+        with engine.connect() as conn:
+            pos_id = conn.execute(select(customer_identities.c.source_id).where(
+                customer_identities.c.customer_id == cid, customer_identities.c.source_system == "pos")).scalar()
+        requests.post(f"{sims.pos_url}/_sim/customers/{pos_id}/preferences", json={"email_unsubscribed": True},
+                      timeout=10)
+        print(f"  POS: customer {pos_id} unsubscribed from email at the till")
+        changes["unsubscribe"] = (cid, pos_id)
+    del store
+    return {"skus": (sku1, sku2, sku3), "before": before, "order": order, "customers": changes}
+
+
+def _store_view(sims, sku: str) -> dict:
+    import requests
+
+    from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+
+    rows = requests.get(f"{sims.store_url}/wp-json/wc/v3/products", params={"sku": sku},
+                        auth=(DEMO_STORE_KEY, DEMO_STORE_SECRET), timeout=10).json()
+    row = rows[0]
+    return {"price": round(float(row["regular_price"] or 0) * 100), "stock": row["stock_quantity"]}
+
+
+def show_syncs(sims, engine, day: dict) -> None:
+    """Before/after of what the syncs carried across."""
+    from sqlalchemy import select
+
+    from storeflow.warehouse.schema import consents, customers
+
+    print(f"  {'SKU':<22}{'store before':>16}{'store after':>16}")
+    for sku in day["skus"]:
+        b, a = day["before"][sku], _store_view(sims, sku)
+        print(f"  {sku:<22}{b['price'] / 100:>9.2f} / {b['stock']:>3}{a['price'] / 100:>9.2f} / {a['stock']:>3}"
+              "   (price / stock)")
+    changes = day["customers"]
+    with engine.connect() as conn:
+        if "email" in changes:
+            cid, email = changes["email"]
+            now = conn.execute(select(customers.c.email).where(customers.c.customer_id == cid)).scalar()
+            print(f"  golden record of {cid}: email now {'the new address' if now == email else now!r}"
+                  " (and written to the POS)")
+        if "unsubscribe" in changes:
+            cid, _ = changes["unsubscribe"]
+            status = conn.execute(select(consents.c.status).where(consents.c.customer_id == cid,
+                                                                  consents.c.channel == "email")).scalar()
+            print(f"  consent of {cid} for email: {status} (and recorded in the store)")
+
+
+def show_quality(engine) -> None:
+    """The DQ summary: quarantine by reason, duplicates merged, Data Docs."""
+    from sqlalchemy import func, select
+
+    from storeflow.warehouse import schema as s
+
+    with engine.connect() as conn:
+        by_rule = conn.execute(select(s.quarantine.c.stream, s.quarantine.c.rule, func.count())
+                               .where(s.quarantine.c.resolved_at.is_(None))
+                               .group_by(s.quarantine.c.stream, s.quarantine.c.rule)
+                               .order_by(func.count().desc())).all()
+        identities = conn.execute(select(func.count()).select_from(s.customer_identities)).scalar_one()
+        golden = conn.execute(select(func.count()).select_from(s.customers)).scalar_one()
+        merges = dict(conn.execute(select(s.customer_merges.c.rule, func.count())
+                                   .group_by(s.customer_merges.c.rule)).all()) if "customer_merges" in s.metadata.tables else {}
+        possible = conn.execute(select(func.count()).select_from(s.possible_duplicates)).scalar_one() \
+            if "possible_duplicates" in s.metadata.tables else 0
+    print(f"  {identities} source customer records → {golden} golden customers; merges by rule: {merges}; "
+          f"{possible} possible duplicates left for review")
+    print("  quarantined (open) by stream and rule:")
+    for stream, rule, n in by_rule[:12]:
+        print(f"    {stream:<18}{rule:<28}{n:>6}")
+    docs = sorted((DATA / "landing").rglob("*.html"))
+    dq_docs = [d for d in docs if "data_docs" in str(d) or "datadocs" in str(d) or "quality" in str(d)]
+    if dq_docs:
+        print(f"  Data Docs: {dq_docs[-1]}")
+
+
+def show_scores(engine) -> None:
+    """Segment counts, a few customers, the report."""
+    from storeflow.scoring.pipeline import current_scores
+
+    scores = current_scores(engine)
+    if scores.empty:
+        print("  no scores published")
+        return
+    print(f"  {len(scores)} customers scored; method: {scores['method'].value_counts().to_dict()}")
+    print("  RFM segments: " + ", ".join(f"{k}={v}" for k, v in scores["segment"].value_counts().items()))
+    cols = [c for c in ("customer_id", "segment", "p_alive", "expected_orders_90", "clv_365", "churn_risk",
+                        "preferred_channel", "preferred_hour") if c in scores.columns]
+    sample = scores.sort_values(cols[4] if len(cols) > 4 else cols[0], ascending=False).head(5)[cols]
+    print("  top customers by predicted CLV:")
+    print("    " + sample.to_string(index=False, float_format=lambda v: f"{v:.2f}").replace("\n", "\n    "))
+    reports = sorted((DATA / "landing").rglob("reports/scoring/**/*.html"))
+    if reports:
+        print(f"  scoring report: {reports[-1]}")
+
+
+def show_campaigns(engine, sims) -> None:
+    """Per campaign: planned, excluded by reason, sent, held by quiet hours."""
+    import requests
+    from sqlalchemy import func, select
+
+    from storeflow.warehouse import schema as s
+
+    with engine.connect() as conn:
+        run = conn.execute(select(s.campaign_runs).order_by(s.campaign_runs.c.id.desc()).limit(1)).first() \
+            if "id" in s.campaign_runs.c else None
+        states = conn.execute(select(s.messages.c.campaign_id, s.messages.c.state, func.count())
+                              .group_by(s.messages.c.campaign_id, s.messages.c.state)).all()
+        excl = conn.execute(select(s.campaign_exclusions.c.campaign_id, s.campaign_exclusions.c.reason, func.count())
+                            .group_by(s.campaign_exclusions.c.campaign_id, s.campaign_exclusions.c.reason)).all()
+    del run
+    per: dict = {}
+    for cid, state, n in states:
+        per.setdefault(cid, {})[state] = n
+    reasons: dict = {}
+    for cid, reason, n in excl:
+        reasons.setdefault(cid, []).append(f"{reason}={n}")
+    for cid in sorted(set(per) | set(reasons)):
+        print(f"  {cid:<24} messages {per.get(cid, {})}; excluded: {', '.join(sorted(reasons.get(cid, []))) or 'none'}")
+    mails = requests.get(f"{sims.smtp_api_url}/api/messages", timeout=10).json()
+    sms = requests.get(f"{sims.sms_url}/_sim/messages", timeout=10).json()
+    print(f"  SMTP sink received {len(mails)} emails; SMS gateway received {len(sms)} texts")
+    if mails:
+        m = mails[0]
+        print(f"  e.g. '{m['subject']}' with X-Storeflow-Message-Key={m['headers'].get('X-Storeflow-Message-Key')} "
+              f"and List-Unsubscribe-Post={m['headers'].get('List-Unsubscribe-Post')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -105,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             target.unlink()
     DATA.mkdir(parents=True, exist_ok=True)
     os.environ["STOREFLOW_DATA_DIR"] = str(DATA)
+    os.environ.setdefault("STOREFLOW_UNSUBSCRIBE_SECRET", secrets.token_urlsafe(24))
 
     from storeflow.simulators.cluster import SimulatorCluster
     from storeflow.warehouse.db import connect_warehouse
@@ -119,19 +296,45 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  SMTP sink                  {sims.smtp_host}:{sims.smtp_port}  (API {sims.smtp_api_url})")
         print(f"  seeded: {len(world.products)} products, {len(world.pos_customers)} POS customers, "
               f"{len(world.store_customers)} store customers, {len(world.orders)} orders over two years")
-        env = airflow_env(sims.env())
+        env = airflow_env({**sims.env(), "STOREFLOW_RETRY_DELAY_SECONDS": "3",
+                           "STOREFLOW_UNSUBSCRIBE_SECRET": os.environ["STOREFLOW_UNSUBSCRIBE_SECRET"]})
 
         say("2. Airflow metadata database")
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"  AIRFLOW_HOME={AIRFLOW_HOME.relative_to(ROOT)} migrated")
 
-        say("3. extract_all: land raw pages, load the warehouse")
+        say("3. extract_all: land raw pages, clean, load the warehouse")
         run_dag("extract_all", env)
         engine = connect_warehouse()
         show_extract(engine)
         pages = sorted((DATA / "landing").rglob("page-*.jsonl.gz"))
         print(f"  landing zone: {len(pages)} raw pages under {(DATA / 'landing').relative_to(ROOT)}/")
+        run_dag("sync_orders", env)  # go-live: older online orders are already in POS stock
+
+        say("4. A day in the shop (changes made directly in the POS and the store)")
+        day = a_day_in_the_shop(sims, engine)
+
+        say("5. The syncs carry every change across")
+        for dag_id in ("sync_orders", "sync_catalog", "sync_customers", "reconcile_inventory"):
+            run_dag(dag_id, env)
+        show_syncs(sims, engine, day)
+
+        say("6. Data quality")
+        show_quality(engine)
+
+        say("7. score_customers")
+        run_dag("score_customers", env)
+        show_scores(engine)
+
+        say("8. Campaigns: plan, dispatch, measure")
+        for dag_id in ("plan_campaigns", "dispatch_messages", "measure_campaigns"):
+            run_dag(dag_id, env)
+        show_campaigns(engine, sims)
+
+        say("9. Operations")
+        run_dag("monitor_freshness", env)
+        print(f"  every DAG run's log is under {LOGS.relative_to(ROOT)}/")
     print("\nDemo finished.")
     return 0
 

@@ -154,6 +154,8 @@ class Truth:
     person_of: dict[str, str]  # "pos:<id>" / "store:<id>" -> person_id
     true_rates: dict[str, dict[str, float]]  # person_id -> {"rate_per_year", "p_dropout", ...}
     planted_defects: dict[str, list[str]]  # "pos:<id>" / "store:<id>" -> defects
+    # generator hyper-parameters and counts (BG/NBD r, alpha, a, b, ...); optional, added by the seed module
+    generator_params: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -172,3 +174,4 @@ class World:
     store_customers: list[SourceCustomer]
     orders: list[Order]  # both channels
     truth: Truth
+    orders_omitted: bool = False  # True at very large scales: use seed.generate_transactions for orders

@@ -1,0 +1,104 @@
+"""``python -m storeflow.simulators``: run every simulator until SIGINT/SIGTERM.
+
+Prints one line per server (URL and demo credentials), then ``simulators ready``. With ``--state FILE``
+the state is loaded from FILE when it exists and saved to it on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from storeflow.simulators.cluster import COMPONENTS, DEFAULT_PORTS, SimulatorCluster
+from storeflow.simulators.credentials import (
+    DEMO_POS_TOKEN,
+    DEMO_SMS_SID,
+    DEMO_SMS_TOKEN,
+    DEMO_STORE_KEY,
+    DEMO_STORE_SECRET,
+)
+
+READY_LINE = "simulators ready"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m storeflow.simulators", description=__doc__)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"])
+    p.add_argument("--faults", type=float, default=0.0, help="fault rate per request (0..1)")
+    p.add_argument("--host", default="127.0.0.1")
+    for name, port in DEFAULT_PORTS.items():
+        p.add_argument(
+            f"--{name.replace('_', '-')}-port",
+            dest=f"{name}_port",
+            type=int,
+            default=port,
+            help=f"default {port}; 0 = ephemeral",
+        )
+    p.add_argument("--state", type=Path, default=None, help="load state from / save state to this JSON file")
+    p.add_argument(
+        "--components", default=",".join(COMPONENTS), help=f"comma-separated subset of {','.join(COMPONENTS)}"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0 <= args.faults <= 1:
+        print("--faults must be between 0 and 1", file=sys.stderr)
+        return 2
+    components = [c.strip() for c in args.components.split(",") if c.strip()]
+    cluster = SimulatorCluster(
+        seed=args.seed,
+        scale=args.scale,
+        faults=args.faults,
+        state_file=args.state,
+        host=args.host,
+        ports={name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS},
+        components=components,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    cluster.start()
+    try:
+        if cluster.pos_url:
+            print(f"pos      {cluster.pos_url}  (Square contract; Bearer token {DEMO_POS_TOKEN})", flush=True)
+        if cluster.store_url:
+            print(
+                f"store    {cluster.store_url}  (WooCommerce contract; key {DEMO_STORE_KEY} "
+                f"secret {DEMO_STORE_SECRET})",
+                flush=True,
+            )
+        if cluster.sms_url:
+            print(
+                f"sms      {cluster.sms_url}  (Twilio contract; account {DEMO_SMS_SID} "
+                f"token {DEMO_SMS_TOKEN})",
+                flush=True,
+            )
+        if cluster.smtp_port:
+            print(f"smtp     smtp://{cluster.smtp_host}:{cluster.smtp_port}  (no auth)", flush=True)
+            print(f"smtp-api {cluster.smtp_api_url}/api/messages", flush=True)
+        if cluster.truth_path:
+            print(f"truth    {cluster.truth_path}", flush=True)
+        if args.faults:
+            print(f"faults   rate {args.faults} (counters at <server>/_sim/faults)", flush=True)
+        print(READY_LINE, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        cluster.stop()
+        if args.state:
+            print(f"state saved to {args.state}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
