@@ -53,14 +53,23 @@ class FailureAlertNotifier(BaseNotifier):
         ti = context["ti"]
         exc = context.get("exception")
         error = f"{type(exc).__name__}: {exc}" if exc else "unknown error"
-        alert = Alert(
-            key=incident_key(context),
-            kind="sync_failure",
-            title=f"storeflow task failed: {ti.dag_id}.{ti.task_id}",
-            lines={"DAG": ti.dag_id, "Task": ti.task_id, "Run": str(context.get("run_id")),
-                   "Try": str(ti.try_number), "Error": error[:500]},
-            link=getattr(ti, "log_url", None),
-        )
+        if type(exc).__name__ == "QualityGateFailed":  # DQ: the alert points at the Data Docs
+            from storeflow.quality.gate import dq_alert
+
+            summary = getattr(exc, "summary", None) or {}
+            alert = dq_alert(exc, stream=summary.get("suite") or ti.task_id, source_system=summary.get("source", "-"),
+                             dag_id=ti.dag_id, task_id=ti.task_id)
+            alert.key = incident_key(context)
+            alert.lines["Log"] = str(getattr(ti, "log_url", ""))
+        else:
+            alert = Alert(
+                key=incident_key(context),
+                kind="sync_failure",
+                title=f"storeflow task failed: {ti.dag_id}.{ti.task_id}",
+                lines={"DAG": ti.dag_id, "Task": ti.task_id, "Run": str(context.get("run_id")),
+                       "Try": str(ti.try_number), "Error": error[:500]},
+                link=getattr(ti, "log_url", None),
+            )
         try:
             raise_alert(warehouse_engine(), alert, alert_channels())
         except Exception as err:  # an alerting problem must never mask the task's own failure

@@ -82,6 +82,9 @@ def test_online_order_moves_pos_stock_exactly_once(pipe, sims):
     first = pipe.sync_orders()
     second = pipe.sync_orders()
     assert first["adjustments"] == 1 and first["receipts"] == 1, first
+    receipt = [o for page in pipe.pos.search_orders([location], None, None) for o in page
+               if o.get("reference_id") == order_id]
+    assert len(receipt) == 1 and receipt[0]["state"] == "COMPLETED"
     assert second["adjustments"] == 0 and second["receipts"] == 0
     assert _pos_in_stock(pipe, var_id, location) == before - 2
     changes = [c for page in pipe.pos.inventory_changes(reference_ids=[order_id]) for c in page]

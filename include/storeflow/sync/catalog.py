@@ -1,12 +1,12 @@
 """POS prices and sellable stock → online store, diff-based (DESIGN §3-§4).
 
 The desired store state of every POS SKU (price from the POS, stock from :mod:`storeflow.sync.stock`)
-is compared with what storeflow last pushed (``push_state``), or, for a SKU never pushed, with what the
+is compared with what storeflow last pushed (``catalog_push_state``), or, for a SKU never pushed, with what the
 store held at the last extract. Only differences are sent, in batches of 100: simple products through
 ``/products/batch``, variations through their parent's ``/variations/batch`` (the store has no
 idempotency keys, so every write is an update by store id found through the SKU). New POS items are
 created as draft products (simple, or variable with variations); items deleted in the POS are set to
-stock 0, never deleted. ``push_state`` is written only for items the store accepted, so a killed run
+stock 0, never deleted. ``catalog_push_state`` is written only for items the store accepted, so a killed run
 simply pushes the rest next time.
 """
 
@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
 
 from storeflow.settings import Settings, get_settings
-from storeflow.sync.stock import desired_store_stock
-from storeflow.warehouse.schema import products, push_state
+from storeflow.sync.stock import desired_stock_query
+from storeflow.warehouse.schema import catalog_push_state, products
 from storeflow.warehouse.upsert import upsert
 
 log = logging.getLogger(__name__)
-TARGET, ENTITY = "store", "sku"
 
 
 def minor_to_price(amount: int | None, exponent: int = 2) -> str:
@@ -50,7 +49,6 @@ class SkuState:
     store_product_id: int | None
     store_variation_id: int | None
     desired: dict[str, Any]
-    baseline: dict[str, Any] | None
     is_deleted: bool
 
 
@@ -87,35 +85,43 @@ def _desired(price_minor: int | None, stock: int | None) -> dict[str, Any]:
 
 
 def plan_catalog_push(conn: Connection, settings: Settings | None = None) -> CatalogPlan:
-    """Compare the desired store state with the last pushed (or last seen) one; return the differences."""
+    """Compare the desired store state with the last pushed (or last seen) one; return the differences.
+
+    One query: the desired state (:func:`storeflow.sync.stock.desired_stock_query`) joined with
+    ``catalog_push_state``; only SKUs that differ come back, so the cost follows the changes, not the
+    catalogue.
+    """
     settings = settings or get_settings()
-    stock = desired_store_stock(conn, settings)
-    pushed = {
-        key: payload for key, payload in conn.execute(
-            select(push_state.c.key, push_state.c.payload).where(
-                and_(push_state.c.target_system == TARGET, push_state.c.entity == ENTITY))
-        )
-    }
+    desired = desired_stock_query(conn, settings).subquery("desired")
+    ps = catalog_push_state
+    # baseline: what we last pushed, else what the store showed at the last extract
+    base_price = func.coalesce(ps.c.price_minor, products.c.store_price_minor)
+    base_stock = case((ps.c.sku.is_not(None), ps.c.stock_quantity), else_=products.c.store_stock)
+    differs = or_(
+        products.c.store_product_id.is_(None),
+        and_(desired.c.price_minor.is_not(None), base_price.is_distinct_from(desired.c.price_minor)),
+        and_(desired.c.desired_stock.is_not(None), base_stock.is_distinct_from(desired.c.desired_stock)),
+    )
+    query = (
+        select(products, desired.c.desired_stock)
+        .join(desired, desired.c.sku == products.c.sku)
+        .outerjoin(ps, ps.c.sku == products.c.sku)
+        .where(differs)
+    )
     plan = CatalogPlan()
-    rows = conn.execute(select(products).where(products.c.pos_variation_id.is_not(None))).all()
-    for r in rows:
-        desired = _desired(r.price_minor, stock.get(r.sku))
-        baseline = pushed.get(r.sku)
-        if baseline is None and r.store_product_id is not None:
-            baseline = _desired(r.store_price_minor, r.store_stock)
+    for r in conn.execute(query):
         state = SkuState(r.sku, r.pos_item_id, r.name, r.variation_name, r.attributes, r.store_product_id,
-                         r.store_variation_id, desired, baseline, bool(r.is_deleted))
+                         r.store_variation_id, _desired(r.price_minor, r.desired_stock), bool(r.is_deleted))
         if r.store_product_id is None:
             if not r.is_deleted:
                 plan.creates.setdefault(r.pos_item_id or r.sku, []).append(state)
-            continue
-        if baseline is not None and all(baseline.get(k) == v for k, v in desired.items()):
-            plan.unchanged += 1
-            continue
-        if r.store_variation_id is not None:
+        elif r.store_variation_id is not None:
             plan.variation_updates.setdefault(r.store_product_id, []).append(state)
         else:
             plan.simple_updates.append(state)
+    total = conn.execute(select(func.count()).select_from(products).where(
+        products.c.pos_variation_id.is_not(None))).scalar_one()
+    plan.unchanged = total - plan.changed
     return plan
 
 
@@ -138,14 +144,15 @@ class PushResult:
 
 
 def _record(engine: Engine, done: list[tuple[SkuState, int, int | None]], run_id: str | None) -> None:
-    """Remember what the store accepted: push_state and the store columns of products."""
+    """Remember what the store accepted: catalog_push_state and the store columns of products."""
     if not done:
         return
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        upsert(conn, push_state, [
-            {"target_system": TARGET, "entity": ENTITY, "key": s.sku, "payload": s.desired, "pushed_at": now,
-             "run_id": run_id} for s, _, _ in done
+        upsert(conn, catalog_push_state, [
+            {"sku": s.sku, "price_minor": _minor(s.desired.get("regular_price")),
+             "stock_quantity": s.desired.get("stock_quantity"), "pushed_at": now, "run_id": run_id}
+            for s, _, _ in done
         ])
         for s, product_id, variation_id in done:
             conn.execute(update(products).where(products.c.sku == s.sku).values(
@@ -153,6 +160,14 @@ def _record(engine: Engine, done: list[tuple[SkuState, int, int | None]], run_id
                 store_stock=s.desired.get("stock_quantity"),
                 store_price_minor=products.c.price_minor if "regular_price" in s.desired else products.c.store_price_minor,
             ))
+
+
+def _minor(price: str | None) -> int | None:
+    if not price:
+        return None
+    whole, _, frac = price.partition(".")
+    sign = -1 if whole.startswith("-") else 1
+    return sign * (abs(int(whole)) * 100 + int((frac + "00")[:2]))
 
 
 def _error(result_error, sku: str | None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def ingest_customers(conn: Connection, records: list[dict[str, Any]], ctx: LoadC
     for rule, n in outcome.by_rule.items():
         ctx.count(f"quarantined_{rule}", n)
     ctx.count("quarantine_resolved", outcome.resolved_rows)
+    ctx.stage([{k: v for k, v in r.items() if k != "consents"} for r in cleaned])  # for the run's GX suite
     changed = 0
     if cleaned:
         report = resolve_customers(conn, cleaned, source_system=ctx.source_system, run_id=ctx.run_id)

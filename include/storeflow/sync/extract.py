@@ -63,6 +63,8 @@ def run_stream(
             record.rows_read += result.read
             record.rows_changed += result.changed
             record.quarantined += result.quarantined
+        if spec.dq_suite:
+            record.details["dq"] = quality_gate(engine, landing, spec, ctx, record)
         if since is None:
             with engine.begin() as conn:
                 set_cursor(conn, spec.name, spec.source_system, window.end, run_id)
@@ -72,12 +74,41 @@ def run_stream(
     return _close(engine, record, stats, before, ctx, pages, "success", None)
 
 
+def quality_gate(engine: Engine, landing: Any, spec: StreamSpec, ctx: LoadContext, record: RunRecord) -> dict:
+    """End-of-run DQ gate: the stream's GX suite over the run's records, Data Docs, bad-row threshold.
+
+    Row rules already quarantined bad records page by page (they never block the rest); here the whole
+    run is judged once: a critical expectation failing or a bad-row share above
+    ``settings.quarantine_threshold`` raises :class:`~storeflow.quality.quarantine.QualityGateFailed`
+    (the task fails and alerts with the Data Docs location; the cursor does not move, so the window is
+    read again once the source is fixed).
+    """
+    from storeflow.quality.datadocs import write_data_docs
+    from storeflow.quality.quarantine import check_threshold
+    from storeflow.quality.validate import validate_frame
+
+    validation = validate_frame(spec.dq_suite, ctx.staged)
+    summary = {"suite": spec.dq_suite, "rows_in": record.rows_read, "rows_quarantined": record.quarantined,
+               "quarantined_by_reason": {k[len("quarantined_"):]: v for k, v in ctx.counters.items()
+                                         if k.startswith("quarantined_")},
+               "validation": validation.as_dict()}
+    docs = write_data_docs(landing, validation, run_id=ctx.run_id, source_system=spec.source_system,
+                           summary=summary)
+    summary["data_docs"] = docs
+    log.info("[storeflow] DQ %s: %s rows, %s quarantined, Data Docs: %s", spec.name, record.rows_read,
+             record.quarantined, docs)
+    check_threshold(record.rows_read, record.quarantined, failed_critical=[o.rule for o in validation.failed_critical],
+                    summary=summary, docs_location=docs)
+    return summary
+
+
 def _close(engine, record: RunRecord, stats, before, ctx: LoadContext, pages, status, error) -> dict[str, Any]:
     if stats:
         after = stats.as_dict()
         record.requests = after["requests"] - before.get("requests", 0)
         record.retries = after["retries"] - before.get("retries", 0)
-    record.details = {"pages": len(pages), "first_page": pages[0] if pages else None, **ctx.counters}
+    record.details = {**record.details, "pages": len(pages), "first_page": pages[0] if pages else None,
+                      **ctx.counters}
     finish_run(engine, record, status, error)
     log.info(record.summary_line(status))
     return {

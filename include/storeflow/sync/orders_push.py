@@ -3,12 +3,12 @@
 Go-live: the first run records "now" as the moment storeflow takes over; older online orders are
 already reflected in POS stock (that is how the shop ran before) and are not replayed.
 
-Receipts: each paid online order becomes a POS order (OPEN: the POS completes an order only once a
-payment is recorded against it, and the payment was taken by the online store; recording it as an
-external payment needs the Payments API, which the simulator does not model) with ad-hoc line items (no catalog ids,
+Receipts: each paid online order becomes a COMPLETED POS order — created OPEN (the POS creates no
+other way) and completed by recording the online store's payment as an EXTERNAL payment — with ad-hoc
+line items (no catalog ids,
 so the POS does not move stock a second time), ``reference_id`` = store order id, metadata
-``storeflow_source=store`` (the POS extract skips these echoes) and idempotency key
-``sf-receipt-<order id>``.
+``storeflow_source=store`` (the POS extract skips these echoes) and idempotency keys
+``sf-receipt-<order id>`` / ``sf-paid-<order id>``.
 """
 
 from __future__ import annotations
@@ -97,13 +97,17 @@ def push_receipts(engine: Engine, client: Any, *, run_id: str | None = None,
         currency = o.currency or settings.currency
         body = {
             "location_id": location, "reference_id": str(o.order_id)[:40], "state": "OPEN",
-            "source": {"name": "storeflow (online store)"}, "ticket_name": f"Online order {o.order_id} (paid online)", "metadata": {**ECHO_MARK, "store_order_id": o.order_id},
+            "source": {"name": "storeflow (online store)"}, "metadata": {**ECHO_MARK, "store_order_id": o.order_id},
             "line_items": [{
                 "name": f"{ln.name or ln.sku} ({ln.sku})", "quantity": format(ln.quantity.normalize(), "f"),
                 "base_price_money": {"amount": int(ln.unit_price_minor or 0), "currency": currency},
             } for ln in lines[o.order_id]],
         }
         pos_order = client.create_order(body, idempotency_key=f"sf-receipt-{o.order_id}")
+        current = client.get_order(pos_order["id"])  # a replayed create returns the original (OPEN) body
+        due = int((current.get("net_amount_due_money") or current.get("total_money") or {}).get("amount", 0))
+        if current["state"] == "OPEN" and due > 0:
+            client.pay_order_externally(current["id"], due, currency, idempotency_key=f"sf-paid-{o.order_id}")
         upsert(engine, store_receipts, [{"store_order_id": o.order_id, "pos_order_id": pos_order["id"],
                                          "total_minor": o.total_minor, "created_at": datetime.now(UTC)}])
         created += 1

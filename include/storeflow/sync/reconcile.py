@@ -31,9 +31,9 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, select
 
 from storeflow.alerts import Alert, Channel, raise_alert, resolve_alert
 from storeflow.settings import Settings, get_settings
-from storeflow.sync.catalog import ENTITY, TARGET, push_catalog
+from storeflow.sync.catalog import push_catalog
 from storeflow.sync.stock import desired_store_stock
-from storeflow.warehouse.schema import order_lines, orders, products, push_state, reconciliation_runs
+from storeflow.warehouse.schema import catalog_push_state, order_lines, orders, products, reconciliation_runs
 
 log = logging.getLogger(__name__)
 STORE_SELF_REDUCING = ("processing", "completed", "on-hold", "refunded")
@@ -103,9 +103,8 @@ def find_drift(conn: Connection, settings: Settings | None = None) -> tuple[int,
     desired = desired_store_stock(conn, settings)
     actual = {r.sku: r.store_stock for r in conn.execute(
         select(products.c.sku, products.c.store_stock).where(products.c.store_product_id.is_not(None)))}
-    pushed = {r.key: (r.payload or {}, r.pushed_at) for r in conn.execute(
-        select(push_state.c.key, push_state.c.payload, push_state.c.pushed_at).where(
-            and_(push_state.c.target_system == TARGET, push_state.c.entity == ENTITY)))}
+    pushed = {r.sku: (r.stock_quantity, r.pushed_at) for r in conn.execute(
+        select(catalog_push_state.c.sku, catalog_push_state.c.stock_quantity, catalog_push_state.c.pushed_at))}
     sold = _units_sold_since(conn, {sku: at for sku, (_, at) in pushed.items()})
     checked, drifts = 0, []
     for sku, want in desired.items():
@@ -116,10 +115,10 @@ def find_drift(conn: Connection, settings: Settings | None = None) -> tuple[int,
         if have == want:
             continue
         last = pushed.get(sku)
-        if last is None or last[0].get("stock_quantity") is None:
+        if last is None or last[0] is None:
             drifts.append(Drift(sku, want, have, None, True))  # never pushed: first alignment
             continue
-        expected = max(0, int(last[0]["stock_quantity"]) - sold.get(sku, 0))
+        expected = max(0, int(last[0]) - sold.get(sku, 0))
         drifts.append(Drift(sku, want, have, expected, have == expected))
     return checked, drifts
 
@@ -136,9 +135,7 @@ def reconcile_inventory(engine: Engine, store_client: Any, channels: list[Channe
     if to_fix:
         # forget the last-pushed state of these SKUs so the diff push re-sends their absolute stock
         with engine.begin() as conn:
-            conn.execute(delete(push_state).where(and_(
-                push_state.c.target_system == TARGET, push_state.c.entity == ENTITY,
-                push_state.c.key.in_([d.sku for d in to_fix]))))
+            conn.execute(delete(catalog_push_state).where(catalog_push_state.c.sku.in_([d.sku for d in to_fix])))
             for d in to_fix:
                 conn.execute(products.update().where(products.c.sku == d.sku).values(store_stock=d.actual))
         result = push_catalog(engine, store_client, run_id=run_id, settings=settings)

@@ -39,10 +39,15 @@ class LoadContext:
     source_system: str
     loaded_at: datetime
     counters: dict[str, int] = field(default_factory=dict)
+    staged: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to a named counter reported in ``sync_runs.details``."""
         self.counters[name] = self.counters.get(name, 0) + n
+
+    def stage(self, records: list[dict[str, Any]]) -> None:
+        """Keep the run's loaded records (in the DQ suite's shape) for the end-of-run GX validation."""
+        self.staged.extend(records)
 
 
 @dataclass(frozen=True)
@@ -69,4 +74,5 @@ class StreamSpec:
     overlap: timedelta = timedelta(minutes=5)
     incremental: bool = True  # False: every run reads everything (e.g. locations)
     cursor_field: str | None = None  # documentation: which vendor field the window filters on
+    dq_suite: str | None = None  # GX suite run over the run's staged records (storeflow.quality.suites)
     max_cursor: Callable[[list[dict]], datetime | None] | None = None  # newest change seen in a page

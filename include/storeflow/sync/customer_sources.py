@@ -1,0 +1,107 @@
+"""Both systems' customer records → the neutral shape :func:`ingest_customers` takes.
+
+Consent facts are explicit choices only: the store keeps storeflow's opt-out meta (with its time); the
+POS exposes ``preferences.email_unsubscribed`` (true = an explicit unsubscribe; false is merely the
+default) and storeflow's machine-readable opt-out lines in the customer note (``email_opt_out: yes``,
+``sms_opt_out: no``), stamped with the record's ``updated_at`` since the POS keeps no consent time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+
+from storeflow.sync.customer_ingest import ingest_customers
+from storeflow.sync.streams import LoadContext, LoadResult
+from storeflow.warehouse import quarantine
+
+_NOTE_LINE = re.compile(r"^\s*(email|sms)_opt_out\s*:\s*(yes|no|true|false)\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def note_opt_outs(note: str | None) -> dict[str, bool]:
+    """Channel → opted out, from storeflow's lines in a POS customer note."""
+    return {m.group(1).lower(): m.group(2).lower() in ("yes", "true") for m in _NOTE_LINE.finditer(note or "")}
+
+
+def set_note_opt_out(note: str | None, channel: str, opted_out: bool) -> str:
+    """``note`` with its ``<channel>_opt_out`` line set (added or replaced), other text kept."""
+    line = f"{channel}_opt_out: {'yes' if opted_out else 'no'}"
+    pattern = re.compile(rf"^\s*{channel}_opt_out\s*:.*$", re.IGNORECASE | re.MULTILINE)
+    if note and pattern.search(note):
+        return pattern.sub(line, note, count=1)
+    return f"{note.rstrip()}\n{line}" if note else line
+
+
+def pos_customer_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """A Square-contract customer → neutral record (raises ValidationError on a malformed record)."""
+    from storeflow.connectors.square_models import Customer
+
+    c = Customer.model_validate(raw)
+    when = c.updated_at or c.created_at
+    consents = []
+    notes = note_opt_outs(c.note)
+    if c.email_unsubscribed or "email" in notes:
+        out = bool(c.email_unsubscribed) or notes.get("email", False)
+        consents.append({"channel": "email", "status": "unsubscribed" if out else "subscribed", "changed_at": when})
+    if "sms" in notes:
+        consents.append({"channel": "sms", "status": "unsubscribed" if notes["sms"] else "subscribed",
+                         "changed_at": when})
+    a = c.address
+    return {
+        "source_id": c.id, "email": c.email_address, "phone": c.phone_number, "given_name": c.given_name,
+        "family_name": c.family_name, "address_line1": a.address_line_1 if a else None,
+        "city": a.locality if a else None, "postcode": a.postal_code if a else None,
+        "country": a.country if a else None, "created_at": c.created_at, "updated_at": when,
+        "source_version": c.version, "consents": [x for x in consents if x["changed_at"]],
+    }
+
+
+def store_customer_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """A WooCommerce-contract customer → neutral record (raises ValidationError on a malformed record)."""
+    from storeflow.connectors.woocommerce_models import Customer
+
+    c = Customer.model_validate(raw)
+    b, s = c.billing, c.shipping
+    consents = []
+    for channel in ("email", "sms"):
+        choice = c.consent(channel)
+        if choice is not None:
+            opted_out, when = choice
+            consents.append({"channel": channel, "status": "unsubscribed" if opted_out else "subscribed",
+                             "changed_at": when or c.changed_at})
+    return {
+        "source_id": str(c.id), "email": c.email or b.email, "phone": b.phone or s.phone,
+        "given_name": c.first_name or b.first_name or None, "family_name": c.last_name or b.last_name or None,
+        "address_line1": getattr(b, "address_1", None) or None, "city": b.city or None,
+        "postcode": b.postcode or s.postcode or None, "country": b.country or s.country or None,
+        "created_at": c.date_created_gmt, "updated_at": c.changed_at,
+        "source_version": int(c.changed_at.timestamp()) if c.changed_at else None,
+        "consents": [x for x in consents if x["changed_at"]],
+    }
+
+
+def _load(mapper, conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    records, bad = [], 0
+    for raw in page:
+        try:
+            records.append(mapper(raw))
+        except (ValidationError, TypeError, ValueError) as exc:
+            bad += 1
+            quarantine.record(conn, stream=ctx.stream, source_system=ctx.source_system,
+                              source_id=str(raw.get("id", "?")) if isinstance(raw, dict) else "?",
+                              rule="customer_unparseable", reason=f"{type(exc).__name__}: {exc}"[:500],
+                              payload=raw, run_id=ctx.run_id)
+    return ingest_customers(conn, records, ctx, read=len(page), already_quarantined=bad)
+
+
+def load_pos_customers(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """POS customers page → cleaned, quarantined, resolved into golden records."""
+    return _load(pos_customer_record, conn, page, ctx)
+
+
+def load_store_customers(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+    """Store customers page → cleaned, quarantined, resolved into golden records."""
+    return _load(store_customer_record, conn, page, ctx)
