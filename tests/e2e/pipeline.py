@@ -11,9 +11,9 @@ from storeflow.connectors.square import SquareClient
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.landing import LandingZone
 from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow.sync.catalog import push_catalog
 from storeflow.sync.customers import push_customers
 from storeflow.sync.extract import run_stream
-from storeflow.sync.catalog import push_catalog
 from storeflow.sync.orders_push import push_movements, push_receipts
 from storeflow.sync.reconcile import reconcile_inventory
 from storeflow.sync.registry import all_streams, get_stream

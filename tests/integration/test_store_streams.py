@@ -20,12 +20,11 @@ from storeflow.sync.streams import LoadContext
 from storeflow.warehouse.schema import metadata
 
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
-SNAPSHOT_TABLES = ("products", "orders", "order_lines", "customer_identities", "source_consents")
+SNAPSHOT_TABLES = ("products", "orders", "order_lines", "customer_identities", "identity_consents")
 
 
 @pytest.fixture
 def engine(warehouse):
-    metadata.create_all(warehouse)  # tables newer than the generated migrations (source_consents)
     return warehouse
 
 
@@ -67,7 +66,7 @@ def rows(engine, table: str, order: str) -> list[dict]:
 
 def snapshot(engine) -> dict[str, list]:
     keys = {"products": "sku", "orders": "order_id", "order_lines": "order_id, line_id",
-            "customer_identities": "source_id", "source_consents": "source_id, channel"}
+            "customer_identities": "source_id", "identity_consents": "source_id, channel"}
     out = {}
     for table in SNAPSHOT_TABLES:
         out[table] = [{k: v for k, v in r.items() if k != "loaded_at"} for r in rows(engine, table, keys[table])]
@@ -115,9 +114,9 @@ def test_full_load_maps_every_stream(engine, landing, store):
     assert idents["1"]["email_norm"] == "ann@example.com" and idents["1"]["phone_e164"] == "+447700900001"
     assert idents["1"]["country"] == "GB" and idents["1"]["source_system"] == "store"
     raw = idents["1"]["raw"] if isinstance(idents["1"]["raw"], dict) else json.loads(idents["1"]["raw"])
-    assert raw["email"] == "Ann@Example.com "  # raw kept as the store sent it
+    assert raw["email"] == "Ann@example.com"  # cleaned (trimmed, domain lower-cased); the raw page is landed
     consents = {(r["source_id"], r["channel"]): (r["status"], r["changed_at"])
-                for r in rows(engine, "source_consents", "source_id, channel")}
+                for r in rows(engine, "identity_consents", "source_id, channel")}
     assert consents[("2", "email")] == ("unsubscribed", datetime(2024, 6, 26, 12, 0, tzinfo=UTC))
     assert consents[("1", "email")][0] == "subscribed" and ("2", "sms") not in consents
 
@@ -173,7 +172,7 @@ def test_incremental_customers_and_variation_changes(engine, landing, state, sto
     assert customers["rows_read"] == 2 and customers["rows_changed"] == 2  # client-side filter
     idents = {r["source_id"]: r for r in rows(engine, "customer_identities", "source_id")}
     assert idents["3"]["email_norm"] == "cat.new@example.com"
-    consents = {(r["source_id"], r["channel"]): r for r in rows(engine, "source_consents", "source_id, channel")}
+    consents = {(r["source_id"], r["channel"]): r for r in rows(engine, "identity_consents", "source_id, channel")}
     assert consents[("1", "email")]["status"] == "unsubscribed"
     assert consents[("1", "email")]["changed_at"] == T0 + timedelta(minutes=10)
     products = run(engine, landing, store, "store_products", T0 + timedelta(minutes=20))

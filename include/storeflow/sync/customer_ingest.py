@@ -13,13 +13,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, and_, select
 
-from storeflow.quality.identity import resolve_customers
+from storeflow.quality.identity import _jsonable, resolve_customers
 from storeflow.quality.quarantine import QuarantineItem, apply_quarantine
 from storeflow.quality.records import clean_customer
 from storeflow.settings import get_settings
 from storeflow.sync.streams import LoadContext, LoadResult
+from storeflow.warehouse.schema import customer_identities, identity_consents
+
+
+def _changed_only(conn: Connection, source_system: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop records whose stored identity is the same record or a newer one (overlap re-reads)."""
+    ids = [str(r["source_id"]) for r in records]
+    stored: dict[str, tuple[Any, Any]] = {}
+    held: dict[str, set[tuple]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = conn.execute(select(customer_identities.c.source_id, customer_identities.c.raw,
+                                   customer_identities.c.source_updated_at).where(and_(
+            customer_identities.c.source_system == source_system, customer_identities.c.source_id.in_(chunk))))
+        stored.update({r.source_id: (r.raw, r.source_updated_at) for r in rows})
+        for c in conn.execute(select(identity_consents).where(and_(
+                identity_consents.c.source_system == source_system, identity_consents.c.source_id.in_(chunk)))):
+            held.setdefault(c.source_id, set()).add((c.channel, c.topic, c.status, c.changed_at))
+    fresh = []
+    for r in records:
+        raw, updated = stored.get(str(r["source_id"]), (None, None))
+        if raw is None:
+            fresh.append(r)
+            continue
+        incoming = r.get("updated_at")
+        if updated is not None and incoming is not None and incoming < updated:
+            continue  # an older version of a record we already hold
+        same = {k: v for k, v in _jsonable(r).items() if k != "consents"} == {
+            k: v for k, v in (raw or {}).items() if k != "consents"}
+        choices = {(c["channel"], c.get("topic") or "marketing", c["status"], c["changed_at"])
+                   for c in r.get("consents") or []}
+        if not same or not choices <= held.get(str(r["source_id"]), set()):
+            fresh.append(r)
+    return fresh
 
 
 def ingest_customers(conn: Connection, records: list[dict[str, Any]], ctx: LoadContext,
@@ -47,10 +80,12 @@ def ingest_customers(conn: Connection, records: list[dict[str, Any]], ctx: LoadC
         ctx.count(f"quarantined_{rule}", n)
     ctx.count("quarantine_resolved", outcome.resolved_rows)
     ctx.stage([{k: v for k, v in r.items() if k != "consents"} for r in cleaned])  # for the run's GX suite
+    fresh = _changed_only(conn, ctx.source_system, cleaned)
+    ctx.count("unchanged_skipped", len(cleaned) - len(fresh))
     changed = 0
-    if cleaned:
-        report = resolve_customers(conn, cleaned, source_system=ctx.source_system, run_id=ctx.run_id)
-        changed = len(cleaned)
+    if fresh:
+        report = resolve_customers(conn, fresh, source_system=ctx.source_system, run_id=ctx.run_id)
+        changed = len(fresh)
         for name, value in report.as_dict().items():
             if isinstance(value, int):
                 ctx.count(name, value)

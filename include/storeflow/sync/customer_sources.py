@@ -12,11 +12,12 @@ import re
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, and_, select
 
 from storeflow.sync.customer_ingest import ingest_customers
 from storeflow.sync.streams import LoadContext, LoadResult
 from storeflow.warehouse import quarantine
+from storeflow.warehouse.schema import identity_consents
 
 _NOTE_LINE = re.compile(r"^\s*(email|sms)_opt_out\s*:\s*(yes|no|true|false)\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -83,7 +84,7 @@ def store_customer_record(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _load(mapper, conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
+def _load(mapper, conn: Connection, page: list[dict[str, Any]], ctx: LoadContext, amend=None) -> LoadResult:
     records, bad = [], 0
     for raw in page:
         try:
@@ -94,12 +95,28 @@ def _load(mapper, conn: Connection, page: list[dict[str, Any]], ctx: LoadContext
                               source_id=str(raw.get("id", "?")) if isinstance(raw, dict) else "?",
                               rule="customer_unparseable", reason=f"{type(exc).__name__}: {exc}"[:500],
                               payload=raw, run_id=ctx.run_id)
+    if amend is not None:
+        amend(conn, records)
     return ingest_customers(conn, records, ctx, read=len(page), already_quarantined=bad)
+
+
+def _pos_resubscriptions(conn: Connection, records: list[dict[str, Any]]) -> None:
+    """An email opt-out we had seen that the POS no longer shows is an explicit re-subscription."""
+    ids = [r["source_id"] for r in records if not any(c["channel"] == "email" for c in r["consents"])]
+    if not ids:
+        return
+    rows = conn.execute(select(identity_consents.c.source_id).where(and_(
+        identity_consents.c.source_system == "pos", identity_consents.c.channel == "email",
+        identity_consents.c.status == "unsubscribed", identity_consents.c.source_id.in_(ids))))
+    was_out = {r[0] for r in rows}
+    for r in records:
+        if r["source_id"] in was_out and r.get("updated_at"):
+            r["consents"].append({"channel": "email", "status": "subscribed", "changed_at": r["updated_at"]})
 
 
 def load_pos_customers(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
     """POS customers page → cleaned, quarantined, resolved into golden records."""
-    return _load(pos_customer_record, conn, page, ctx)
+    return _load(pos_customer_record, conn, page, ctx, _pos_resubscriptions)
 
 
 def load_store_customers(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:

@@ -12,9 +12,8 @@
   itself created in the POS for online orders (``metadata.storeflow_source == "store"``) are echoes of
   store orders and are skipped (counted as ``echo_skipped``), so they are never counted as in-store sales.
 * ``pos_customers`` - SearchCustomers on ``updated_at`` (the overlap, 5 min by default, must exceed
-  Square's search-index delay of up to about a minute) → ``customer_identities`` (raw kept) and explicit
-  consent facts → ``source_consents`` (email from ``preferences.email_unsubscribed``: an opt-out, or a
-  re-subscription after a stored opt-out; SMS from the ``sms_opt_out`` note line).
+  Square's search-index delay of up to about a minute) → cleaning, quarantine and identity resolution
+  (:mod:`storeflow.sync.customer_sources`, shared with the store).
 * ``pos_invoices`` - full rescan (the Invoices API has no ``updated_at`` filter).
 
 Known limitation: renaming a CATEGORY does not rewrite ``products.category`` until its items change
@@ -40,24 +39,21 @@ from storeflow.connectors.square_models import (
     CatalogCategory,
     CatalogItem,
     CatalogVariation,
-    Customer,
     InventoryCount,
     Invoice,
     Location,
     Order,
-    parse_square_ts,
 )
 from storeflow.settings import get_settings
+from storeflow.sync.customer_sources import load_pos_customers
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
 from storeflow.warehouse import quarantine
 from storeflow.warehouse.schema import (
-    customer_identities,
     invoices,
     locations,
     order_lines,
     orders,
     products,
-    source_consents,
     stock_levels,
 )
 from storeflow.warehouse.upsert import upsert
@@ -116,25 +112,8 @@ def email_norm(value: str | None) -> str | None:
     return text if _EMAIL.match(text) else None
 
 
-def _clean(fn, *args) -> Any:
-    try:
-        res = fn(*args)
-    except Exception:  # noqa: BLE001 - a cleaner failing must not stop the load
-        return None
-    return res.value if res.ok else None
 
 
-def _max_ts(page: list[dict[str, Any]], *fields: str) -> datetime | None:
-    best = None
-    for row in page:
-        for f in fields:
-            try:
-                value = parse_square_ts(row.get(f))
-            except (TypeError, ValueError):
-                continue
-            if value is not None and (best is None or value > best):
-                best = value
-    return best
 
 
 # --- fetch -----------------------------------------------------------------------------------------
@@ -422,84 +401,6 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
 
 
 # --- load: customers -------------------------------------------------------------------------------
-def load_customers(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
-    """``customer_identities`` (raw kept) and explicit consent facts into ``source_consents``."""
-    from storeflow.quality.countries import clean_country
-    from storeflow.quality.phones import clean_phone
-
-    parsed: list[tuple[Customer, dict]] = []
-    bad = 0
-    for raw in page:
-        try:
-            c = Customer.model_validate(raw)
-        except ValidationError as exc:
-            _quarantine(conn, ctx, raw, "pos_customer_invalid", _reason(exc))
-            bad += 1
-            continue
-        parsed.append((c, raw))
-
-    def version(c: Customer) -> tuple:
-        return (c.updated_at.timestamp() if c.updated_at else 0.0, c.version or 0)
-
-    best = {c.id: (c, raw) for c, raw in sorted(parsed, key=lambda p: version(p[0]))}
-    stored = _stored(conn, customer_identities.c.source_id,
-                     [customer_identities.c.source_updated_at, customer_identities.c.source_version,
-                      customer_identities.c.source_system], list(best), customer_identities.c.source_system == SOURCE)
-    fresh = []
-    for cid, (c, raw) in best.items():
-        prev = stored.get(cid)
-        if prev is not None and prev[2] == SOURCE and prev[0] is not None and c.updated_at is not None:
-            if (c.updated_at, c.version or 0) < (prev[0], prev[1] or 0):
-                ctx.count("stale_skipped")
-                continue
-        fresh.append((c, raw))
-    region = get_settings().default_phone_region
-    rows = []
-    for c, raw in fresh:
-        address = c.address
-        country = _clean(clean_country, address.country) if address and address.country else None
-        rows.append({
-            "source_system": SOURCE, "source_id": c.id, "email_norm": email_norm(c.email_address),
-            "phone_e164": _clean(clean_phone, c.phone_number, country or region) if c.phone_number else None,
-            "given_name": c.given_name, "family_name": c.family_name,
-            "postcode": address.postal_code if address else None, "country": country,
-            "source_version": c.version, "source_updated_at": c.updated_at, "raw": raw, "loaded_at": ctx.loaded_at,
-        })
-    changed = upsert(conn, customer_identities, rows) if rows else 0
-    consent_rows = _consent_facts(conn, [c for c, _ in fresh], ctx)
-    if consent_rows:
-        ctx.count("consents_changed", upsert(conn, source_consents, consent_rows))
-    return LoadResult(read=len(page), changed=changed, quarantined=bad)
-
-
-def _consent_facts(conn: Connection, customers: list[Customer], ctx: LoadContext) -> list[dict[str, Any]]:
-    """Explicit consent choices that differ from what is stored (a re-read never re-dates a choice)."""
-    stored: dict[tuple[str, str], str] = {}
-    ids = [c.id for c in customers]
-    for chunk in _chunks(ids):
-        for row in conn.execute(select(source_consents.c.source_id, source_consents.c.channel,
-                                       source_consents.c.status).where(and_(
-                                           source_consents.c.source_system == SOURCE,
-                                           source_consents.c.source_id.in_(chunk)))):
-            stored[(row[0], row[1])] = row[2]
-    out = []
-    for c in customers:
-        when = c.updated_at or ctx.loaded_at
-        choices: dict[str, str] = {}
-        if c.email_unsubscribed is True:
-            choices["email"] = "unsubscribed"
-        elif c.email_unsubscribed is False and stored.get((c.id, "email")) == "unsubscribed":
-            choices["email"] = "subscribed"  # re-subscribed after an opt-out we had seen
-        sms = c.sms_opt_out
-        if sms is not None:
-            choices["sms"] = "unsubscribed" if sms else "subscribed"
-        for channel, status in choices.items():
-            if stored.get((c.id, channel)) != status:
-                out.append({"source_system": SOURCE, "source_id": c.id, "channel": channel, "status": status,
-                            "changed_at": when})
-    return out
-
-
 # --- load: invoices --------------------------------------------------------------------------------
 def load_invoices(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
     parsed, bad = [], 0
@@ -553,22 +454,19 @@ def _build() -> dict[str, StreamSpec]:
         "pos_catalog": StreamSpec(
             name="pos_catalog", source_system=SOURCE, fetch=fetch_catalog, load=load_catalog, overlap=_overlap(),
             cursor_field="updated_at (SearchCatalogObjects begin_time, exclusive)",
-            max_cursor=lambda page: _max_ts(page, "updated_at"),
         ),
         "pos_inventory": StreamSpec(
             name="pos_inventory", source_system=SOURCE, fetch=fetch_inventory, load=load_inventory,
             overlap=_overlap(), cursor_field="calculated_at (updated_after, exclusive)",
-            max_cursor=lambda page: _max_ts(page, "calculated_at"),
         ),
         "pos_orders": StreamSpec(
             name="pos_orders", source_system=SOURCE, fetch=fetch_orders, load=load_orders,
             overlap=_orders_overlap(), cursor_field="updated_at (SearchOrders, inclusive range)",
-            max_cursor=lambda page: _max_ts(page, "updated_at"),
         ),
         "pos_customers": StreamSpec(
-            name="pos_customers", source_system=SOURCE, fetch=fetch_customers, load=load_customers,
+            name="pos_customers", source_system=SOURCE, fetch=fetch_customers, load=load_pos_customers,
+            dq_suite="customers",
             overlap=_overlap(), cursor_field="updated_at (SearchCustomers)",
-            max_cursor=lambda page: _max_ts(page, "updated_at"),
         ),
         "pos_invoices": StreamSpec(
             name="pos_invoices", source_system=SOURCE, fetch=fetch_invoices, load=load_invoices, incremental=False,

@@ -7,18 +7,10 @@ from storeflow.sync.streams import StreamSpec
 
 def all_streams() -> dict[str, StreamSpec]:
     """Stream name → spec, for both systems."""
-    from dataclasses import replace
-
-    from storeflow.sync.customer_sources import load_pos_customers, load_store_customers
     from storeflow.sync.pos_streams import POS_STREAMS
     from storeflow.sync.store_streams import STORE_STREAMS
 
-    streams = {**POS_STREAMS, **STORE_STREAMS}
-    # customers of both systems go through one cleaning / quarantine / identity-resolution path
-    streams["pos_customers"] = replace(streams["pos_customers"], load=load_pos_customers, dq_suite="customers")
-    streams["store_customers"] = replace(streams["store_customers"], load=load_store_customers,
-                                         dq_suite="customers")
-    return streams
+    return {**POS_STREAMS, **STORE_STREAMS}
 
 
 def get_stream(name: str) -> StreamSpec:

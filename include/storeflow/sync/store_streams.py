@@ -29,10 +29,11 @@ from sqlalchemy import Connection
 
 from storeflow.connectors.http import ApiError
 from storeflow.connectors.woocommerce import WooClient
-from storeflow.connectors.woocommerce_models import Customer, Order, Product, parse_gmt
+from storeflow.connectors.woocommerce_models import Order, Product, parse_gmt
+from storeflow.sync.customer_sources import load_store_customers
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
 from storeflow.warehouse import quarantine
-from storeflow.warehouse.schema import customer_identities, order_lines, orders, products, source_consents
+from storeflow.warehouse.schema import order_lines, orders, products
 from storeflow.warehouse.upsert import upsert
 
 SOURCE = "store"
@@ -181,77 +182,21 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
     return LoadResult(read=len(page), changed=changed, quarantined=bad)
 
 
-def _clean(fn, *args) -> Any:
-    try:
-        res = fn(*args)
-    except Exception:  # noqa: BLE001 - a cleaner failing must not stop the load
-        return None
-    return res.value if res.ok else None
 
 
-def load_customers(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
-    """``customer_identities`` (raw kept) and explicit consent choices into ``source_consents``."""
-    from storeflow.quality.countries import clean_country
-    from storeflow.quality.phones import clean_phone
-
-    ident_rows, consent_rows, bad = [], [], 0
-    for raw in page:
-        try:
-            c = Customer.model_validate(raw)
-            consents = {ch: c.consent(ch) for ch in ("email", "sms")}
-        except (ValidationError, TypeError, ValueError) as exc:
-            _quarantine(conn, ctx, raw, exc)
-            bad += 1
-            continue
-        country = _clean(clean_country, c.billing.country or c.shipping.country)
-        email = (c.email or c.billing.email or "").strip().lower() or None
-        ident_rows.append({
-            "source_system": SOURCE, "source_id": str(c.id), "email_norm": email,
-            "phone_e164": _clean(clean_phone, c.billing.phone or c.shipping.phone, country),
-            "given_name": c.first_name or c.billing.first_name or None,
-            "family_name": c.last_name or c.billing.last_name or None,
-            "postcode": c.billing.postcode or c.shipping.postcode or None, "country": country,
-            "source_version": _version(c.changed_at), "source_updated_at": c.changed_at, "raw": raw,
-            "loaded_at": ctx.loaded_at,
-        })
-        for channel, choice in consents.items():
-            if choice is None:
-                continue
-            optout, when = choice
-            consent_rows.append({
-                "source_system": SOURCE, "source_id": str(c.id), "channel": channel,
-                "status": "unsubscribed" if optout else "subscribed",
-                "changed_at": when or c.changed_at or ctx.loaded_at,
-            })
-    changed = upsert(conn, customer_identities, ident_rows) if ident_rows else 0
-    if consent_rows:
-        ctx.count("consents_changed", upsert(conn, source_consents, consent_rows))
-    return LoadResult(read=len(page), changed=changed, quarantined=bad)
-
-
-def _max_modified(page: list[dict[str, Any]]) -> datetime | None:
-    best = None
-    for row in page:
-        try:
-            value = parse_gmt(row.get("date_modified_gmt"))
-        except (TypeError, ValueError):
-            continue
-        if value is not None and (best is None or value > best):
-            best = value
-    return best
 
 
 STORE_STREAMS: dict[str, StreamSpec] = {
     "store_products": StreamSpec(
         name="store_products", source_system=SOURCE, fetch=fetch_products, load=load_products,
-        cursor_field="date_modified_gmt", max_cursor=_max_modified,
+        cursor_field="date_modified_gmt",
     ),
     "store_orders": StreamSpec(
         name="store_orders", source_system=SOURCE, fetch=fetch_orders, load=load_orders,
-        cursor_field="date_modified_gmt", max_cursor=_max_modified,
+        cursor_field="date_modified_gmt",
     ),
     "store_customers": StreamSpec(
-        name="store_customers", source_system=SOURCE, fetch=fetch_customers, load=load_customers,
-        cursor_field="date_modified_gmt (client-side filter over a full scan)", max_cursor=_max_modified,
+        name="store_customers", source_system=SOURCE, fetch=fetch_customers, load=load_store_customers, dq_suite="customers",
+        cursor_field="date_modified_gmt (client-side filter over a full scan)",
     ),
 }

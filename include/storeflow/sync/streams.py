@@ -75,4 +75,3 @@ class StreamSpec:
     incremental: bool = True  # False: every run reads everything (e.g. locations)
     cursor_field: str | None = None  # documentation: which vendor field the window filters on
     dq_suite: str | None = None  # GX suite run over the run's staged records (storeflow.quality.suites)
-    max_cursor: Callable[[list[dict]], datetime | None] | None = None  # newest change seen in a page
