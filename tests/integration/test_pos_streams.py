@@ -110,8 +110,7 @@ def test_full_load_then_overlapping_rerun_changes_nothing(wh, client, sim):
     for name in ORDER_STREAMS:
         again = run(wh, client, name, start)
         assert again["changed"] == 0, (name, again)
-        # CUSTE's email is still broken at the source, so it is quarantined again (same row, refreshed)
-        assert again["quarantined"] == (1 if name == "pos_customers" else 0)
+        assert again["quarantined"] == 0  # CUSTE loads without its broken email (field-level quarantine)
 
 
 def test_incremental_runs_pick_up_sales_prices_deletes_and_consents(wh, client, sim):

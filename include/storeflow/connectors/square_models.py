@@ -265,6 +265,8 @@ class Order(SquareModel):
     total_money: Money | None = None
     total_tax_money: Money | None = None
     total_discount_money: Money | None = None
+    total_tip_money: Money | None = None
+    total_service_charge_money: Money | None = None
 
 
 class CustomerPreferences(SquareModel):

@@ -46,6 +46,7 @@ from storeflow.connectors.square_models import (
 )
 from storeflow.settings import get_settings
 from storeflow.sync.customer_sources import load_pos_customers
+from storeflow.sync.row_gate import gate_records
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
 from storeflow.warehouse import quarantine
 from storeflow.warehouse.schema import (
@@ -281,8 +282,13 @@ def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext)
             ctx.count("stale_skipped")
             continue
         keep.append(row)
+    live = [r for r in keep if not r.get("is_deleted")]
+    rejected = gate_records(conn, ctx, "products", [
+        {"sku": r["sku"], "name": r["name"], "price_minor": r["price_minor"], "currency": r["currency"]}
+        for r in live], "sku")
+    keep = [r for r in keep if r["sku"] not in rejected]
     changed = upsert(conn, products, keep) if keep else 0
-    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+    return LoadResult(read=len(page), changed=changed, quarantined=bad + len(rejected))
 
 
 # --- load: inventory -------------------------------------------------------------------------------
@@ -317,8 +323,13 @@ def load_inventory(conn: Connection, page: list[dict[str, Any]], ctx: LoadContex
                "calculated_at": c.calculated_at, "loaded_at": ctx.loaded_at}
         records.append((key, (c.calculated_at.timestamp() if c.calculated_at else 0.0,), row))
     rows = _newest(records)
+    key = {id(r): f"{r['pos_variation_id']}@{r['location_id']}:{r['state']}" for r in rows}
+    rejected = gate_records(conn, ctx, "stock", [
+        {"id": key[id(r)], "pos_variation_id": r["pos_variation_id"], "sku": r["sku"], "quantity": r["quantity"],
+         "state": r["state"]} for r in rows], "id")
+    rows = [r for r in rows if key[id(r)] not in rejected]
     changed = upsert(conn, stock_levels, rows) if rows else 0
-    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+    return LoadResult(read=len(page), changed=changed, quarantined=bad + len(rejected))
 
 
 # --- load: orders ----------------------------------------------------------------------------------
@@ -361,6 +372,7 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
     var_ids = [li.catalog_object_id for o in fresh for li in o.line_items if li.catalog_object_id]
     skus = _stored(conn, products.c.pos_variation_id, [products.c.sku], var_ids)
     order_rows, line_rows = [], []
+    tips = {o.id: sum(m.amount for m in (o.total_tip_money, o.total_service_charge_money) if m) for o in fresh}
     for o in fresh:
         total = o.total_money
         order_rows.append({
@@ -382,6 +394,16 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
                 "unit_price_minor": li.base_price_money.amount if li.base_price_money else None,
                 "total_minor": li.total_money.amount if li.total_money else None, "loaded_at": ctx.loaded_at,
             })
+    neutral = [{"order_id": r["order_id"], "status": r["status"], "currency": r["currency"],
+                "total_minor": r["total_minor"], "tax_minor": r["tax_minor"] or 0,
+                "discount_minor": r["discount_minor"] or 0, "shipping_minor": 0,
+                "fees_minor": tips.get(r["order_id"], 0), "created_at": r["created_at"],
+                "lines": [{"quantity": ln["quantity"], "unit_price_minor": ln["unit_price_minor"] or 0}
+                          for ln in line_rows if ln["order_id"] == r["order_id"]]} for r in order_rows]
+    rejected = gate_records(conn, ctx, "orders", neutral, "order_id", payloads={o.id: raw for o, raw in best.values()})
+    order_rows = [r for r in order_rows if r["order_id"] not in rejected]
+    line_rows = [r for r in line_rows if r["order_id"] not in rejected]
+    bad += len(rejected)
     changed = upsert(conn, orders, order_rows) if order_rows else 0
     if fresh:
         # lines removed from an order (edited OPEN order) disappear from the warehouse too
@@ -453,14 +475,15 @@ def _build() -> dict[str, StreamSpec]:
         ),
         "pos_catalog": StreamSpec(
             name="pos_catalog", source_system=SOURCE, fetch=fetch_catalog, load=load_catalog, overlap=_overlap(),
+            dq_suite="products",
             cursor_field="updated_at (SearchCatalogObjects begin_time, exclusive)",
         ),
         "pos_inventory": StreamSpec(
-            name="pos_inventory", source_system=SOURCE, fetch=fetch_inventory, load=load_inventory,
+            name="pos_inventory", source_system=SOURCE, fetch=fetch_inventory, load=load_inventory, dq_suite="stock",
             overlap=_overlap(), cursor_field="calculated_at (updated_after, exclusive)",
         ),
         "pos_orders": StreamSpec(
-            name="pos_orders", source_system=SOURCE, fetch=fetch_orders, load=load_orders,
+            name="pos_orders", source_system=SOURCE, fetch=fetch_orders, load=load_orders, dq_suite="orders",
             overlap=_orders_overlap(), cursor_field="updated_at (SearchOrders, inclusive range)",
         ),
         "pos_customers": StreamSpec(

@@ -31,6 +31,7 @@ from storeflow.connectors.http import ApiError
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.connectors.woocommerce_models import Order, Product, parse_gmt
 from storeflow.sync.customer_sources import load_store_customers
+from storeflow.sync.row_gate import gate_records
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
 from storeflow.warehouse import quarantine
 from storeflow.warehouse.schema import order_lines, orders, products
@@ -148,7 +149,7 @@ def _version(value: datetime | None) -> int | None:
 
 def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
     """``orders`` + ``order_lines`` (source ``store``, channel ``online``)."""
-    order_rows, line_rows, bad = [], [], 0
+    order_rows, line_rows, neutral, payloads, bad = [], [], [], {}, 0
     for raw in page:
         try:
             o = Order.model_validate(raw)
@@ -169,6 +170,12 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
             "created_via": o.created_via, "user_agent": (o.customer_user_agent or None) and o.customer_user_agent[:512],
             "acquisition_channel": acquisition_channel(o), "loaded_at": ctx.loaded_at,
         })
+        payloads[str(o.id)] = raw
+        neutral.append({"order_id": str(o.id), "status": o.status, "currency": o.currency,
+                        "total_minor": o.total_minor, "tax_minor": o.total_tax_minor,
+                        "discount_minor": o.discount_total_minor, "shipping_minor": o.shipping_total_minor,
+                        "created_at": o.date_created_gmt,
+                        "lines": [{"subtotal_minor": li.subtotal_minor or 0} for li in o.line_items]})
         for li in o.line_items:
             unit = round(li.subtotal_minor / li.quantity) if li.subtotal_minor is not None and li.quantity else None
             line_rows.append({
@@ -176,10 +183,13 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
                 "name": li.name, "quantity": Decimal(li.quantity), "unit_price_minor": unit,
                 "total_minor": li.total_minor, "loaded_at": ctx.loaded_at,
             })
+    rejected = gate_records(conn, ctx, "orders", neutral, "order_id", payloads=payloads)
+    order_rows = [r for r in order_rows if r["order_id"] not in rejected]
+    line_rows = [r for r in line_rows if r["order_id"] not in rejected]
     changed = upsert(conn, orders, order_rows) if order_rows else 0
     if line_rows:
         ctx.count("order_lines_changed", upsert(conn, order_lines, line_rows))
-    return LoadResult(read=len(page), changed=changed, quarantined=bad)
+    return LoadResult(read=len(page), changed=changed, quarantined=bad + len(rejected))
 
 
 
@@ -192,7 +202,7 @@ STORE_STREAMS: dict[str, StreamSpec] = {
         cursor_field="date_modified_gmt",
     ),
     "store_orders": StreamSpec(
-        name="store_orders", source_system=SOURCE, fetch=fetch_orders, load=load_orders,
+        name="store_orders", source_system=SOURCE, fetch=fetch_orders, load=load_orders, dq_suite="orders",
         cursor_field="date_modified_gmt",
     ),
     "store_customers": StreamSpec(
