@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-AIRFLOW_HOME = ROOT / ".airflow"
+AIRFLOW_HOME = ROOT / ".airflow-demo"  # not ./.airflow: `make airflow` defines connections there
 LOGS = DATA / "demo-logs"
 
 

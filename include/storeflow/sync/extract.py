@@ -87,11 +87,15 @@ def quality_gate(engine: Engine, landing: Any, spec: StreamSpec, ctx: LoadContex
     from storeflow.quality.quarantine import check_threshold
     from storeflow.quality.validate import validate_frame
 
-    validation = validate_frame(spec.dq_suite, ctx.staged)
-    summary = {"suite": spec.dq_suite, "rows_in": record.rows_read, "rows_quarantined": record.quarantined,
+    summary = {"suite": spec.dq_suite, "source": spec.source_system, "rows_in": record.rows_read,
+               "rows_quarantined": record.quarantined,
                "quarantined_by_reason": {k[len("quarantined_"):]: v for k, v in ctx.counters.items()
-                                         if k.startswith("quarantined_")},
-               "validation": validation.as_dict()}
+                                         if k.startswith("quarantined_")}}
+    if not ctx.staged:  # nothing new in this window: nothing to validate
+        check_threshold(record.rows_read, record.quarantined, summary=summary)
+        return summary
+    validation = validate_frame(spec.dq_suite, ctx.staged)
+    summary["validation"] = validation.as_dict()
     docs = write_data_docs(landing, validation, run_id=ctx.run_id, source_system=spec.source_system,
                            summary=summary)
     summary["data_docs"] = docs
