@@ -28,6 +28,10 @@ demo: $(STAMP)
 sims: $(STAMP)
 	$(BIN)/python -m storeflow.simulators
 
+# Local Airflow (standalone) + simulators + demo connections; UI on 127.0.0.1, port env AIRFLOW_PORT (8080).
+airflow: $(STAMP)
+	$(BIN)/python scripts/airflow_local.py
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 

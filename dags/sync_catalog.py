@@ -31,6 +31,12 @@ from storeflow_airflow.defaults import CATALOG, POS_API_POOL, STORE_API_POOL, de
 )
 def sync_catalog():
     @task(pool=POS_API_POOL)
+    def extract_pos_locations() -> dict:
+        from storeflow_airflow.tasks import extract_stream
+
+        return extract_stream("pos_locations")
+
+    @task(pool=POS_API_POOL)
     def extract_pos_catalog() -> dict:
         from storeflow_airflow.tasks import extract_stream
 
@@ -54,7 +60,8 @@ def sync_catalog():
 
         return push()
 
-    [extract_pos_catalog(), extract_pos_inventory(), extract_store_products()] >> push_store_catalog()
+    [extract_pos_locations(), extract_pos_catalog(), extract_pos_inventory(), extract_store_products()] >> \
+        push_store_catalog()
 
 
 sync_catalog()

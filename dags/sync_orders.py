@@ -30,6 +30,12 @@ from storeflow_airflow.defaults import ORDERS, POS_API_POOL, STORE_API_POOL, def
     doc_md=__doc__,
 )
 def sync_orders():
+    @task(pool=POS_API_POOL)
+    def extract_pos_locations() -> dict:
+        from storeflow_airflow.tasks import extract_stream
+
+        return extract_stream("pos_locations")
+
     @task(pool=STORE_API_POOL)
     def extract_store_orders() -> dict:
         from storeflow_airflow.tasks import extract_stream
@@ -48,7 +54,7 @@ def sync_orders():
 
         return extract_stream("pos_orders")
 
-    extract_store_orders() >> push_pos_movements() >> extract_pos_orders()
+    [extract_pos_locations(), extract_store_orders()] >> push_pos_movements() >> extract_pos_orders()
 
 
 sync_orders()

@@ -207,10 +207,11 @@ def show_quality(engine) -> None:
     print("  quarantined (open) by stream and rule:")
     for stream, rule, n in by_rule[:12]:
         print(f"    {stream:<18}{rule:<28}{n:>6}")
-    docs = sorted((DATA / "landing").rglob("*.html"))
-    dq_docs = [d for d in docs if "data_docs" in str(d) or "datadocs" in str(d) or "quality" in str(d)]
-    if dq_docs:
-        print(f"  Data Docs: {dq_docs[-1]}")
+    docs = sorted((DATA / "landing" / "datadocs").rglob("*.html"), key=lambda p: p.stat().st_mtime)
+    for suite in ("customers", "orders", "products", "stock"):
+        latest = [d for d in docs if f"/datadocs/{suite}/" in str(d)]
+        if latest:
+            print(f"  Data Docs ({suite}): {latest[-1].relative_to(ROOT)}")
 
 
 def show_scores(engine) -> None:
@@ -222,11 +223,12 @@ def show_scores(engine) -> None:
         print("  no scores published")
         return
     print(f"  {len(scores)} customers scored; method: {scores['method'].value_counts().to_dict()}")
-    print("  RFM segments: " + ", ".join(f"{k}={v}" for k, v in scores["segment"].value_counts().items()))
-    cols = [c for c in ("customer_id", "segment", "p_alive", "expected_orders_90", "clv_365", "churn_risk",
-                        "preferred_channel", "preferred_hour") if c in scores.columns]
-    sample = scores.sort_values(cols[4] if len(cols) > 4 else cols[0], ascending=False).head(5)[cols]
-    print("  top customers by predicted CLV:")
+    print("  RFM segments: " + ", ".join(f"{k}={v}" for k, v in scores["rfm_segment"].value_counts().items()))
+    view = scores.assign(clv_365=scores["clv_365_minor"] / 100)
+    cols = ["customer_id", "rfm_segment", "p_alive", "expected_orders_90", "clv_365", "churn_probability",
+            "next_order_date", "preferred_channel", "send_hour", "top_category"]
+    sample = view.sort_values("clv_365", ascending=False).head(5)[[c for c in cols if c in view.columns]]
+    print("  top customers by predicted 12-month CLV:")
     print("    " + sample.to_string(index=False, float_format=lambda v: f"{v:.2f}").replace("\n", "\n    "))
     reports = sorted((DATA / "landing").rglob("reports/scoring/**/*.html"))
     if reports:

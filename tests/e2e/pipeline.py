@@ -51,11 +51,11 @@ class Pipeline:
         self.extract(*ALL, full=True)
 
     def sync_catalog(self):
-        self.extract("pos_catalog", "pos_inventory", "store_products")
+        self.extract("pos_locations", "pos_catalog", "pos_inventory", "store_products")
         return push_catalog(self.engine, self.store, run_id=self._run_id("catalog"))
 
     def sync_orders(self) -> dict[str, int]:
-        self.extract("store_orders")
+        self.extract("pos_locations", "store_orders")
         moved = push_movements(self.engine, self.pos, run_id=self._run_id("orders"))
         moved["receipts"] = push_receipts(self.engine, self.pos, run_id=self._run_id("receipts"))
         self.extract("pos_orders")

@@ -237,7 +237,7 @@ def test_invoices_full_rescan_and_customer_updates(wh, client, sim):
     assert row["customer_source_id"] == "CUSTB"
     start = datetime.now(UTC) - timedelta(seconds=1)
     client.update_customer("CUSTB", {"email_address": "bob@example.org"})
-    client.set_sms_opt_out("CUSTB", True)
+    client.set_opt_out("CUSTB", "sms", True)
     assert run(wh, client, "pos_customers", start)["changed"] == 1
     with wh.connect() as conn:
         bob = conn.execute(select(customer_identities).where(customer_identities.c.source_id == "CUSTB")).mappings().one()

@@ -17,10 +17,10 @@ from storeflow.connectors.square_models import (
     Customer,
     InventoryCount,
     Order,
+    note_opt_outs,
     parse_catalog_object,
     parse_square_ts,
-    set_sms_opt_out_in_note,
-    sms_opt_out_from_note,
+    set_note_opt_out,
 )
 from storeflow.simulators.credentials import DEMO_POS_TOKEN
 from storeflow.simulators.pos import PosState, create_pos_app
@@ -263,7 +263,7 @@ def test_customer_round_trip_and_sms_opt_out_in_note(served):
     created = client.create_customer({"given_name": "Nia", "email_address": "nia@example.com"}, "store-cust-9")
     assert client.create_customer({"given_name": "Nia", "email_address": "nia@example.com"},
                                   "store-cust-9")["id"] == created["id"]
-    client.set_sms_opt_out(created["id"], True)
+    client.set_opt_out(created["id"], "sms", True)
     updated = Customer.model_validate(client.retrieve_customer(created["id"]))
     assert updated.sms_opt_out is True and updated.version == 1
     window = [c["id"] for page in client.search_customers(start, datetime.now(UTC) + timedelta(seconds=5))
@@ -311,6 +311,8 @@ def test_timestamp_parsing_is_tolerant_and_never_string_compared():
     assert values[0] > values[1] and parsed[0] < parsed[1]
     with pytest.raises(ValueError):
         parse_square_ts("2024-05-01T10:00:00")
-    assert sms_opt_out_from_note(set_sms_opt_out_in_note("VIP\nlikes tea", True)) is True
-    assert set_sms_opt_out_in_note("VIP\nsms_opt_out: yes", False) == "VIP\nsms_opt_out: no"
-    assert sms_opt_out_from_note("no consent info") is None
+    assert note_opt_outs(set_note_opt_out("VIP\nlikes tea", "sms", True)) == {"sms": True}
+    assert set_note_opt_out("VIP\nsms_opt_out: yes", "sms", False) == "VIP\nsms_opt_out: no"
+    assert note_opt_outs("no consent info") == {}
+    both = set_note_opt_out(set_note_opt_out(None, "sms", True), "email", True)
+    assert note_opt_outs(both) == {"sms": True, "email": True}

@@ -29,8 +29,9 @@ from storeflow.connectors.square_models import (
     Customer,
     Location,
     format_square_ts,
+    note_opt_outs,
     parse_square_ts,
-    set_sms_opt_out_in_note,
+    set_note_opt_out,
 )
 from storeflow.settings import get_settings
 from storeflow.simulators.credentials import DEMO_POS_TOKEN
@@ -461,13 +462,14 @@ class SquareClient(JsonApiClient):
             body["version"] = version
         return self.put_json(f"/v2/customers/{customer_id}", body)["customer"]
 
-    def set_sms_opt_out(self, customer_id: str, opted_out: bool) -> dict[str, Any]:
-        """Record an SMS opt-out/in in the customer's note (see :mod:`square_models`); re-reads on conflict."""
+    def set_opt_out(self, customer_id: str, channel: str, opted_out: bool) -> dict[str, Any]:
+        """Record an email/SMS opt-out (or opt-in) in the customer's note (see :mod:`square_models`);
+        re-reads and retries on VERSION_MISMATCH."""
         for attempt in range(3):
             current = Customer.model_validate(self.retrieve_customer(customer_id))
-            if current.sms_opt_out is opted_out:
+            if note_opt_outs(current.note).get(channel) is opted_out:
                 return self.retrieve_customer(customer_id)
-            note = set_sms_opt_out_in_note(current.note, opted_out)
+            note = set_note_opt_out(current.note, channel, opted_out)
             try:
                 return self.update_customer(customer_id, {"note": note}, version=current.version)
             except ApiError as exc:

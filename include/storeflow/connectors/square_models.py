@@ -5,10 +5,11 @@ them, and Python keeps microseconds, so nanoseconds are truncated); money stays 
 quantities become :class:`~decimal.Decimal`. Unknown fields are ignored, unknown enum values kept as
 strings (Square adds values over time).
 
-SMS consent: Square has no SMS consent field. storeflow keeps an SMS opt-out as one machine-readable
-line ``sms_opt_out: yes`` / ``sms_opt_out: no`` in the customer's ``note`` (UpdateCustomer can write it
-and it bumps ``updated_at``/``version``); :func:`sms_opt_out_from_note` and
-:func:`set_sms_opt_out_in_note` read and write that line without touching the rest of the note.
+Consent: Square has no SMS consent field, and ``preferences.email_unsubscribed`` is read-only through the
+API. storeflow keeps its opt-outs as machine-readable lines ``sms_opt_out: yes|no`` and
+``email_opt_out: yes|no`` in the customer's ``note`` (UpdateCustomer can write it and it bumps
+``updated_at``/``version``); :func:`note_opt_outs` and :func:`set_note_opt_out` read and write those
+lines without touching the rest of the note.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 _FRACTION = re.compile(r"^(?P<head>[^.]+?)(?:\.(?P<frac>\d+))?(?P<tz>Z|z|[+-]\d{2}:?\d{2})?$")
-_SMS_LINE = re.compile(r"^\s*sms_opt_out\s*:\s*(yes|no|true|false)\s*$", re.IGNORECASE | re.MULTILINE)
+_OPT_LINE = re.compile(r"^\s*(email|sms)_opt_out\s*:\s*(yes|no|true|false)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_square_ts(value: Any) -> datetime | None:
@@ -53,23 +54,19 @@ def format_square_ts(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
-def sms_opt_out_from_note(note: str | None) -> bool | None:
-    """The SMS opt-out recorded in a customer note: True (opted out), False (opted in), None (no record)."""
-    if not note:
-        return None
-    matches = _SMS_LINE.findall(note)
-    if not matches:
-        return None
-    return matches[-1].lower() in {"yes", "true"}
+def note_opt_outs(note: str | None) -> dict[str, bool]:
+    """Channel → opted out (True) / opted in (False), from storeflow's lines in a customer note."""
+    return {m.group(1).lower(): m.group(2).lower() in {"yes", "true"} for m in _OPT_LINE.finditer(note or "")}
 
 
-def set_sms_opt_out_in_note(note: str | None, opted_out: bool) -> str:
-    """Return ``note`` with its ``sms_opt_out`` line set (added or replaced), other text kept."""
-    line = f"sms_opt_out: {'yes' if opted_out else 'no'}"
+def set_note_opt_out(note: str | None, channel: str, opted_out: bool) -> str:
+    """``note`` with its ``<channel>_opt_out`` line set (added or replaced), other text kept."""
+    line = f"{channel}_opt_out: {'yes' if opted_out else 'no'}"
+    pattern = re.compile(rf"^\s*{re.escape(channel)}_opt_out\s*:.*$", re.IGNORECASE | re.MULTILINE)
     if not note:
         return line
-    if _SMS_LINE.search(note):
-        return _SMS_LINE.sub(line, note, count=1)
+    if pattern.search(note):
+        return pattern.sub(line, note, count=1)
     return note.rstrip("\n") + "\n" + line
 
 
@@ -301,7 +298,7 @@ class Customer(SquareModel):
 
     @property
     def sms_opt_out(self) -> bool | None:
-        return sms_opt_out_from_note(self.note)
+        return note_opt_outs(self.note).get("sms")
 
 
 class InvoiceRecipient(SquareModel):

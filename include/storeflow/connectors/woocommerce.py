@@ -26,11 +26,11 @@ from requests.auth import HTTPBasicAuth
 
 from storeflow.connectors.http import ApiError, JsonApiClient
 from storeflow.connectors.woocommerce_models import (
-    CONSENT_META,
     BatchItemError,
     Customer,
     Order,
     Product,
+    consent_meta,
     format_gmt,
 )
 from storeflow.settings import get_settings
@@ -42,15 +42,16 @@ BATCH_LIMIT = 100
 SKU_CHUNK = 50
 
 
-_KEY_PARAMS = re.compile(r"(consumer_key|consumer_secret|oauth_signature)=[^&\s\"]*")
+# secrets and personal data that can appear in a request's query string
+_KEY_PARAMS = re.compile(r"(consumer_key|consumer_secret|oauth_signature|email|search)=[^&\s\"]*")
 
 
 class RedactKeys(logging.Filter):
-    """Masks ``consumer_key``/``consumer_secret`` in log records (urllib3 logs full URLs at DEBUG)."""
+    """Masks keys, signatures and customer emails in log records (urllib3 logs full URLs at DEBUG)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "consumer_" in message or "oauth_signature" in message:
+        if _KEY_PARAMS.search(message):
             record.msg = _KEY_PARAMS.sub(r"\1=***", message)
             record.args = ()
         return True
@@ -98,9 +99,8 @@ class WooClient(JsonApiClient):
         self.per_page = per_page or get_settings().page_size
         if not 2 <= self.per_page <= 100:
             raise ValueError("per_page must be between 2 and 100")
-        if query_string_auth:
-            _install_redaction()
-        else:
+        _install_redaction()
+        if not query_string_auth:
             self.session.auth = HTTPBasicAuth(consumer_key, consumer_secret)
 
     def __repr__(self) -> str:
@@ -295,8 +295,7 @@ class WooClient(JsonApiClient):
     def set_customer_consent(self, customer_id: int, channel: str, optout: bool, changed_at: datetime) -> Customer:
         """Record an explicit marketing choice in customer meta (storeflow's convention, see
         :data:`~storeflow.connectors.woocommerce_models.CONSENT_META`; WooCommerce has no consent field)."""
-        value = {"optout": bool(optout), "changed_at_gmt": format_gmt(changed_at)}
-        return self.update_customer(customer_id, {"meta_data": [{"key": CONSENT_META[channel], "value": value}]})
+        return self.update_customer(customer_id, {"meta_data": [consent_meta(channel, optout, changed_at)]})
 
     def create_customer(self, fields: dict[str, Any]) -> Customer:
         return Customer.model_validate(self.call("POST", "/customers", json=fields))

@@ -42,6 +42,11 @@ def parse_gmt(value: Any) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+def consent_meta(channel: str, optout: bool, changed_at: datetime) -> dict[str, Any]:
+    """The customer ``meta_data`` item that records an explicit marketing choice (see :data:`CONSENT_META`)."""
+    return {"key": CONSENT_META[channel], "value": {"optout": bool(optout), "changed_at_gmt": format_gmt(changed_at)}}
+
+
 def format_gmt(value: datetime) -> str:
     """Aware datetime -> the naive UTC form to send with ``dates_are_gmt=true`` (the safe rule, §1.5)."""
     if value.tzinfo is None:

@@ -14,7 +14,7 @@ import copy
 import re
 from typing import Any
 
-from storeflow.connectors.square_models import set_sms_opt_out_in_note
+from storeflow.connectors.square_models import set_note_opt_out
 from storeflow.simulators.pos_common import (
     SquareError,
     bad_request,
@@ -251,7 +251,7 @@ def sim_set_preferences(state: PosState, customer_id: str, body: dict[str, Any])
         if "email_unsubscribed" in body:
             new.setdefault("preferences", {})["email_unsubscribed"] = bool(body["email_unsubscribed"])
         if "sms_opt_out" in body:
-            note = set_sms_opt_out_in_note(new.get("note"), bool(body["sms_opt_out"]))
+            note = set_note_opt_out(new.get("note"), "sms", bool(body["sms_opt_out"]))
             new["note"] = note
         _bump(state, new)
         return copy.deepcopy(new)

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from storeflow.connectors.square_models import set_sms_opt_out_in_note
+from storeflow.connectors.square_models import set_note_opt_out
 from storeflow.simulators.credentials import DEMO_POS_TOKEN
 from storeflow.simulators.pos_common import (
     EPOCH,
@@ -470,7 +470,7 @@ def _seed_customers(state: PosState, world: World) -> None:
         if sc.phone:
             customer["phone_number"] = sc.phone
         if sc.sms_unsubscribed:
-            customer["note"] = set_sms_opt_out_in_note(None, True)
+            customer["note"] = set_note_opt_out(None, "sms", True)
         state.customers[sc.source_id] = customer
         # writes replace customer dicts (never mutate them), so the index may share the seeded object
         state.customer_index[sc.source_id] = [(EPOCH.isoformat(), customer)]

@@ -8,7 +8,6 @@ default) and storeflow's machine-readable opt-out lines in the customer note (``
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,26 +18,10 @@ from storeflow.sync.streams import LoadContext, LoadResult
 from storeflow.warehouse import quarantine
 from storeflow.warehouse.schema import identity_consents
 
-_NOTE_LINE = re.compile(r"^\s*(email|sms)_opt_out\s*:\s*(yes|no|true|false)\s*$", re.IGNORECASE | re.MULTILINE)
-
-
-def note_opt_outs(note: str | None) -> dict[str, bool]:
-    """Channel → opted out, from storeflow's lines in a POS customer note."""
-    return {m.group(1).lower(): m.group(2).lower() in ("yes", "true") for m in _NOTE_LINE.finditer(note or "")}
-
-
-def set_note_opt_out(note: str | None, channel: str, opted_out: bool) -> str:
-    """``note`` with its ``<channel>_opt_out`` line set (added or replaced), other text kept."""
-    line = f"{channel}_opt_out: {'yes' if opted_out else 'no'}"
-    pattern = re.compile(rf"^\s*{channel}_opt_out\s*:.*$", re.IGNORECASE | re.MULTILINE)
-    if note and pattern.search(note):
-        return pattern.sub(line, note, count=1)
-    return f"{note.rstrip()}\n{line}" if note else line
-
 
 def pos_customer_record(raw: dict[str, Any]) -> dict[str, Any]:
     """A Square-contract customer → neutral record (raises ValidationError on a malformed record)."""
-    from storeflow.connectors.square_models import Customer
+    from storeflow.connectors.square_models import Customer, note_opt_outs
 
     c = Customer.model_validate(raw)
     when = c.updated_at or c.created_at
@@ -82,6 +65,25 @@ def store_customer_record(raw: dict[str, Any]) -> dict[str, Any]:
         "source_version": int(c.changed_at.timestamp()) if c.changed_at else None,
         "consents": [x for x in consents if x["changed_at"]],
     }
+
+
+def _drop_erased(conn: Connection, page: list[dict[str, Any]], system: str, email_of) -> list[dict[str, Any]]:
+    from storeflow.gdpr import erased_values
+
+    ids = erased_values(conn, system, [str(r.get("id")) for r in page if isinstance(r, dict)])
+    emails = erased_values(conn, "email", [email_of(r) for r in page if isinstance(r, dict) and email_of(r)])
+    return [r for r in page if not isinstance(r, dict)
+            or (str(r.get("id")) not in ids and (email_of(r) or None) not in emails)]
+
+
+def drop_erased_pos(conn: Connection, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """POS customer records of erased people are not landed or loaded again."""
+    return _drop_erased(conn, page, "pos", lambda r: r.get("email_address"))
+
+
+def drop_erased_store(conn: Connection, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store customer records of erased people are not landed or loaded again."""
+    return _drop_erased(conn, page, "store", lambda r: r.get("email") or (r.get("billing") or {}).get("email"))
 
 
 def _load(mapper, conn: Connection, page: list[dict[str, Any]], ctx: LoadContext, amend=None) -> LoadResult:

@@ -128,7 +128,7 @@ def plan_customer_push(conn: Connection) -> tuple[list[RecordPlan], list[dict[st
 
 
 def _store_fields(plan: RecordPlan, now: datetime) -> dict[str, Any]:
-    from storeflow.connectors.woocommerce_models import CONSENT_META
+    from storeflow.connectors.woocommerce_models import CONSENT_META, consent_meta
 
     body: dict[str, Any] = {}
     f = plan.fields
@@ -143,9 +143,7 @@ def _store_fields(plan: RecordPlan, now: datetime) -> dict[str, Any]:
     if billing:
         body["billing"] = billing
     if plan.opt_outs:
-        stamp = now.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
-        body["meta_data"] = [{"key": CONSENT_META[ch], "value": {"optout": True, "changed_at_gmt": stamp}}
-                             for ch in plan.opt_outs if ch in CONSENT_META]
+        body["meta_data"] = [consent_meta(ch, True, now) for ch in plan.opt_outs if ch in CONSENT_META]
     return body
 
 
@@ -173,7 +171,7 @@ def push_customers(engine: Engine, pos: Any, store: Any, *, run_id: str | None =
                 if body:
                     pos.update_customer(plan.source_id, body)
                 for channel in plan.opt_outs:
-                    pos.set_opt_out(plan.source_id, channel, True)
+                    pos.set_opt_out(plan.source_id, channel, True)  # note lines: the POS API has no consent field
         except Exception as exc:  # one rejected record must not stop the others; reported in the run
             result.errors.append(f"{plan.source_system}:{plan.source_id}: {type(exc).__name__}: {exc}"[:300])
             continue

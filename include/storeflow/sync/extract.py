@@ -57,6 +57,11 @@ def run_stream(
     pages: list[str] = []
     try:
         for page_no, page in enumerate(spec.fetch(client, window), start=1):
+            if spec.pre_land is not None:
+                with engine.connect() as conn:
+                    kept = spec.pre_land(conn, page)
+                ctx.count("erased_skipped", len(page) - len(kept))
+                page = kept
             pages.append(landing.write_page(spec.name, run_id, page_no, page, logical_date))
             with engine.begin() as conn:
                 result = spec.load(conn, page, ctx)

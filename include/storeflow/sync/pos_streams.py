@@ -45,7 +45,7 @@ from storeflow.connectors.square_models import (
     Order,
 )
 from storeflow.settings import get_settings
-from storeflow.sync.customer_sources import load_pos_customers
+from storeflow.sync.customer_sources import drop_erased_pos, load_pos_customers
 from storeflow.sync.row_gate import gate_records
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
 from storeflow.warehouse import quarantine
@@ -488,6 +488,7 @@ def _build() -> dict[str, StreamSpec]:
         ),
         "pos_customers": StreamSpec(
             name="pos_customers", source_system=SOURCE, fetch=fetch_customers, load=load_pos_customers,
+            pre_land=drop_erased_pos,
             dq_suite="customers",
             overlap=_overlap(), cursor_field="updated_at (SearchCustomers)",
         ),

@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from storeflow.connectors.http import ApiError
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.connectors.woocommerce_models import Order, Product, parse_gmt
-from storeflow.sync.customer_sources import load_store_customers
+from storeflow.sync.customer_sources import drop_erased_store, load_store_customers
 from storeflow.sync.row_gate import gate_records
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
 from storeflow.warehouse import quarantine
@@ -206,7 +206,8 @@ STORE_STREAMS: dict[str, StreamSpec] = {
         cursor_field="date_modified_gmt",
     ),
     "store_customers": StreamSpec(
-        name="store_customers", source_system=SOURCE, fetch=fetch_customers, load=load_store_customers, dq_suite="customers",
+        name="store_customers", source_system=SOURCE, fetch=fetch_customers, load=load_store_customers,
+        pre_land=drop_erased_store, dq_suite="customers",
         cursor_field="date_modified_gmt (client-side filter over a full scan)",
     ),
 }

@@ -75,3 +75,5 @@ class StreamSpec:
     incremental: bool = True  # False: every run reads everything (e.g. locations)
     cursor_field: str | None = None  # documentation: which vendor field the window filters on
     dq_suite: str | None = None  # GX suite run over the run's staged records (storeflow.quality.suites)
+    # drops records that must never be stored again (erased people) before the page is landed
+    pre_land: Callable[[Connection, list[dict]], list[dict]] | None = None

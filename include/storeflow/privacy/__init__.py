@@ -1,0 +1,1 @@
+"""Privacy helpers (GDPR erasure and export); the entry points live in :mod:`storeflow.gdpr`."""
