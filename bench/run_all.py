@@ -28,6 +28,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 #: Quick-ish arguments per benchmark (file stem); benchmarks not listed run with no arguments.
 QUICK_ARGS: dict[str, list[str]] = {
     "upsert": ["--rows", "200000", "--repeat", "3"],
+    "quality": ["--rows", "100000"],
+    "scoring": ["--customers", "100000"],
+    "sync_catalog": ["--skus", "20000"],
+    "campaigns": ["--customers", "100000"],
 }
 #: Arguments with ``--full`` (the figures quoted in reports); not listed = the benchmark's own defaults.
 FULL_ARGS: dict[str, list[str]] = {
