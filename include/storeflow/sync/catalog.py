@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, String, and_, case, func, insert, literal, or_, select, update
 
 from storeflow.settings import Settings, get_settings
 from storeflow.sync.stock import desired_stock_query
+from storeflow.warehouse.coltypes import UTCDateTime
 from storeflow.warehouse.schema import catalog_push_state, products
 from storeflow.warehouse.upsert import upsert
 
@@ -136,11 +137,13 @@ class PushResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     minimum_requests: int = 0
+    adopted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"considered": self.considered, "changed": self.changed, "pushed": self.pushed,
                 "created": self.created, "errors": len(self.errors), "requests": self.requests,
-                "minimum_requests": self.minimum_requests, "error_samples": self.errors[:5]}
+                "minimum_requests": self.minimum_requests, "adopted": self.adopted,
+                "error_samples": self.errors[:5]}
 
 
 def _record(engine: Engine, done: list[tuple[SkuState, int, int | None]], run_id: str | None) -> None:
@@ -205,8 +208,37 @@ def push_catalog(engine: Engine, client: Any, *, run_id: str | None = None,
               by_id, parent)
     if plan.creates:
         _create_items(engine, client, plan.creates, settings, result, run_id)
+    with engine.begin() as conn:
+        result.adopted = adopt_matching(conn, settings, run_id)
     log.info("[storeflow] catalog push: %s", result.as_dict())
     return result
+
+
+def adopt_matching(conn: Connection, settings: Settings | None = None, run_id: str | None = None) -> int:
+    """Record, as if pushed, the SKUs the store already shows correctly but storeflow never pushed.
+
+    This gives every SKU a baseline, so the nightly reconciliation can tell a change made in the store
+    outside storeflow from one storeflow made.
+    """
+    ps = catalog_push_state
+    unbased = conn.execute(select(func.count()).select_from(products).outerjoin(ps, ps.c.sku == products.c.sku)
+                           .where(and_(ps.c.sku.is_(None), products.c.store_product_id.is_not(None)))).scalar_one()
+    if not unbased:
+        return 0
+    desired = desired_stock_query(conn, settings).subquery("desired")
+    matching = (
+        select(products.c.sku, products.c.price_minor, desired.c.desired_stock,
+               literal(datetime.now(UTC), type_=UTCDateTime).label("pushed_at"),
+               literal(run_id, type_=String()).label("run_id"))
+        .join(desired, desired.c.sku == products.c.sku)
+        .outerjoin(ps, ps.c.sku == products.c.sku)
+        .where(and_(ps.c.sku.is_(None), products.c.store_product_id.is_not(None),
+                    products.c.store_price_minor == products.c.price_minor,
+                    products.c.store_stock == desired.c.desired_stock))
+    )
+    result = conn.execute(insert(ps).from_select(["sku", "price_minor", "stock_quantity", "pushed_at", "run_id"],
+                                                 matching))
+    return max(result.rowcount or 0, 0)
 
 
 def _create_items(engine: Engine, client: Any, creates: dict[str, list[SkuState]], settings: Settings,
