@@ -16,6 +16,7 @@ from datetime import datetime
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from storeflow_airflow.defaults import POS_API_POOL, STORE_API_POOL, default_args
+from storeflow_airflow.factories import extract_task
 
 
 @dag(
@@ -29,18 +30,6 @@ from storeflow_airflow.defaults import POS_API_POOL, STORE_API_POOL, default_arg
     doc_md=__doc__,
 )
 def reconcile_inventory():
-    @task(pool=POS_API_POOL)
-    def full_pos_inventory() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("pos_inventory", full=True)
-
-    @task(pool=STORE_API_POOL)
-    def full_store_products() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("store_products", full=True)
-
     @task(pool=STORE_API_POOL)
     def recent_store_orders() -> dict:
         from storeflow_airflow.tasks import extract_recent_store_orders
@@ -59,7 +48,9 @@ def reconcile_inventory():
 
         return reconcile_stock()
 
-    [full_pos_inventory(), full_store_products(), recent_store_orders() >> apply_missed_orders()] >> reconcile()
+    full_reads = [extract_task("pos_inventory", POS_API_POOL, task_id="full_pos_inventory", full=True),
+                  extract_task("store_products", STORE_API_POOL, task_id="full_store_products", full=True)]
+    [*full_reads, recent_store_orders() >> apply_missed_orders()] >> reconcile()
 
 
 reconcile_inventory()

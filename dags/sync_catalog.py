@@ -17,6 +17,7 @@ from datetime import datetime
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from storeflow_airflow.defaults import CATALOG, POS_API_POOL, STORE_API_POOL, default_args
+from storeflow_airflow.factories import extract_task
 
 
 @dag(
@@ -30,38 +31,15 @@ from storeflow_airflow.defaults import CATALOG, POS_API_POOL, STORE_API_POOL, de
     doc_md=__doc__,
 )
 def sync_catalog():
-    @task(pool=POS_API_POOL)
-    def extract_pos_locations() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("pos_locations")
-
-    @task(pool=POS_API_POOL)
-    def extract_pos_catalog() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("pos_catalog")
-
-    @task(pool=POS_API_POOL)
-    def extract_pos_inventory() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("pos_inventory")
-
-    @task(pool=STORE_API_POOL)
-    def extract_store_products() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("store_products")
-
     @task(pool=STORE_API_POOL, outlets=[CATALOG])
     def push_store_catalog() -> dict:
         from storeflow_airflow.tasks import push_store_catalog as push
 
         return push()
 
-    [extract_pos_locations(), extract_pos_catalog(), extract_pos_inventory(), extract_store_products()] >> \
-        push_store_catalog()
+    extracts = [extract_task("pos_locations", POS_API_POOL), extract_task("pos_catalog", POS_API_POOL),
+                extract_task("pos_inventory", POS_API_POOL), extract_task("store_products", STORE_API_POOL)]
+    extracts >> push_store_catalog()
 
 
 sync_catalog()

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from storeflow_airflow.defaults import CUSTOMERS, POS_API_POOL, STORE_API_POOL, default_args
+from storeflow_airflow.factories import extract_task
 
 
 @dag(
@@ -32,25 +33,13 @@ from storeflow_airflow.defaults import CUSTOMERS, POS_API_POOL, STORE_API_POOL, 
     doc_md=__doc__,
 )
 def sync_customers():
-    @task(pool=POS_API_POOL)
-    def extract_pos_customers() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("pos_customers")
-
-    @task(pool=STORE_API_POOL)
-    def extract_store_customers() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("store_customers")
-
     @task(pool=STORE_API_POOL, outlets=[CUSTOMERS])
     def push_customers() -> dict:
         from storeflow_airflow.tasks import push_customers_both_ways
 
         return push_customers_both_ways()
 
-    [extract_pos_customers(), extract_store_customers()] >> push_customers()
+    [extract_task("pos_customers", POS_API_POOL), extract_task("store_customers", STORE_API_POOL)] >> push_customers()
 
 
 sync_customers()

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 from storeflow_airflow.defaults import ORDERS, POS_API_POOL, STORE_API_POOL, default_args
+from storeflow_airflow.factories import extract_task
 
 
 @dag(
@@ -31,30 +32,13 @@ from storeflow_airflow.defaults import ORDERS, POS_API_POOL, STORE_API_POOL, def
 )
 def sync_orders():
     @task(pool=POS_API_POOL)
-    def extract_pos_locations() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("pos_locations")
-
-    @task(pool=STORE_API_POOL)
-    def extract_store_orders() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("store_orders")
-
-    @task(pool=POS_API_POOL)
     def push_pos_movements() -> dict:
         from storeflow_airflow.tasks import push_pos_movements as push
 
         return push()
 
-    @task(pool=POS_API_POOL, outlets=[ORDERS])
-    def extract_pos_orders() -> dict:
-        from storeflow_airflow.tasks import extract_stream
-
-        return extract_stream("pos_orders")
-
-    [extract_pos_locations(), extract_store_orders()] >> push_pos_movements() >> extract_pos_orders()
+    extracts = [extract_task("pos_locations", POS_API_POOL), extract_task("store_orders", STORE_API_POOL)]
+    extracts >> push_pos_movements() >> extract_task("pos_orders", POS_API_POOL, outlets=[ORDERS])
 
 
 sync_orders()

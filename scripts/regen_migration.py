@@ -25,6 +25,8 @@ def main() -> None:
                          rev_id="0001")
     for new in (MIGRATIONS_DIR / "versions").glob("0001_*.py"):
         text = re.sub(r"Create Date: .*", "Create Date: (generated)", new.read_text())
+        # autogenerate renders partial-index predicates as plain strings; they must be SQL text
+        text = re.sub(r"(postgresql_where|sqlite_where)='([^']*)'", r"\1=sa.text('\2')", text)
         new.write_text(text.replace("Revises: \n", "Revises:\n"))
 
 

@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     landing_url: str | None = Field(None, description="s3://bucket/prefix or a folder; default data_dir/landing.")
     s3_endpoint_url: str | None = Field(None, description="Custom S3 endpoint (MinIO, moto).")
 
+    # --- simulators / endpoints ---------------------------------------------------------------
+    pos_url: str = Field("http://127.0.0.1:8701", description="POS (Square-contract) base URL.")
+    store_url: str = Field("http://127.0.0.1:8702", description="Online store (WooCommerce-contract) base URL.")
+    sms_url: str = Field("http://127.0.0.1:8703", description="SMS gateway (Twilio-contract) base URL.")
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
+    smtp_port: int = Field(8725, ge=1, le=65535, description="SMTP relay port.")
+    smtp_api_url: str = Field("http://127.0.0.1:8726", description="SMTP sink HTTP API (simulator only).")
+
     # --- sync ----------------------------------------------------------------------------------
     stock_buffer: int = Field(0, ge=0, description="Units held back from the online store per SKU.")
     online_locations: list[str] = Field(
@@ -42,6 +50,13 @@ class Settings(BaseSettings):
     pos_token: SecretStr | None = Field(None, description="POS bearer token (else the simulator demo token).")
     store_key: SecretStr | None = Field(None, description="Store consumer key (else the simulator demo key).")
     store_secret: SecretStr | None = Field(None, description="Store consumer secret.")
+    freshness_limits_minutes: dict[str, int] = Field(
+        default_factory=dict, description="Per-stream freshness limit override (default 2x its schedule)."
+    )
+    reconcile_fix_unexplained: bool = Field(
+        False, description="Also overwrite store stock changed outside storeflow (else only report it)."
+    )
+    reconcile_orders_days: int = Field(7, ge=1, description="Store orders re-read by the nightly reconciliation.")
     drift_alert_units: int = Field(10, ge=0, description="Reconciliation drift that raises an alert.")
 
     # --- quality -------------------------------------------------------------------------------
@@ -59,6 +74,25 @@ class Settings(BaseSettings):
     min_purchasers: int = Field(500, ge=0, description="Minimum-data gate: purchasers needed to fit models.")
     min_history_days: int = Field(180, ge=0, description="Minimum-data gate: days of history needed.")
     send_time_exploration: float = Field(0.1, ge=0, le=1)
+    send_time_prior_strength: float = Field(
+        5.0, ge=0, description="Pseudo-events of the population hour-of-week prior per customer."
+    )
+    default_timezone: str = Field("Europe/London", description="Customer time zone when unknown.")
+    channel_cost: dict[str, float] = Field(
+        default_factory=lambda: {"email": 0.001, "sms": 0.04},
+        description="Cost per message by channel (tie-breaker for the preferred channel).",
+    )
+    btyd_penalizer: float = Field(0.0, ge=0, description="L2 penalty on BG/NBD and Gamma-Gamma parameters.")
+    churn_horizon_days: int = Field(90, ge=1, description="Churn = no order within this many days.")
+    backtest_holdout_days: int = Field(90, ge=7, description="Holdout length of the scoring backtest.")
+    replenishment_min_population_intervals: int = Field(
+        3, ge=1, description="Repeat intervals a SKU needs before its population interval is used."
+    )
+    replenishment_max_overdue_days: float = Field(
+        90.0, ge=0, description="Drop run-out predictions that lie further than this in the past."
+    )
+    scores_keep_versions: int = Field(3, ge=1, description="Published score versions kept in the warehouse.")
+    scoring_partitions: int = Field(4, ge=1, le=256, description="Customer-hash partitions scored in parallel.")
 
     # --- campaigns -----------------------------------------------------------------------------
     global_holdout_share: float = Field(0.05, ge=0, le=1)
@@ -76,6 +110,23 @@ class Settings(BaseSettings):
     shop_name: str = Field("Storeflow Demo Shop")
     shop_postal_address: str = Field("1 High Street, Exampleton EX1 2MP, United Kingdom")
     unsubscribe_base_url: str = Field("http://127.0.0.1:8727/u")
+    unsubscribe_mailto: str | None = Field(None, description="Optional mailto for List-Unsubscribe.")
+    unsubscribe_port: int = Field(8727, description="Port of the unsubscribe endpoint.")
+    campaign_from_email: str = Field("shop@storeflow.example", description="From address of campaign email.")
+    campaign_message_id_domain: str = Field("storeflow.example", description="Domain of stable Message-IDs.")
+    sms_from: str = Field("+447700900123", description="Sender number for campaign SMS.")
+    sms_account_sid: str | None = Field(None, description="SMS account SID (else the simulator demo SID).")
+    sms_auth_token: SecretStr | None = Field(None, description="SMS auth token (else the simulator token).")
+    email_sender: str = Field("smtp", description="Email provider: smtp | ses.")
+    ses_region: str = Field("eu-west-1")
+    ses_configuration_set: str | None = Field(None)
+    campaign_min_affinity: float = Field(0.2, ge=0, description="Category affinity for catalog-event campaigns.")
+    dispatch_lease_minutes: int = Field(15, ge=1, description="Age after which a `sending` message is stale.")
+    dispatch_max_attempts: int = Field(5, ge=1, description="Send attempts before a message fails.")
+    dispatch_retry_minutes: int = Field(10, ge=1, description="Delay before retrying a transient failure.")
+    dispatch_commit_every: int = Field(50, ge=1, description="Messages marked sent per commit.")
+    dispatch_max_age_hours: int = Field(48, ge=1, description="Planned messages older than this are skipped.")
+    dispatch_connections: int = Field(4, ge=1, le=32, description="Parallel provider connections per channel.")
 
     @property
     def warehouse_path(self) -> Path:

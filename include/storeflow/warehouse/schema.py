@@ -472,6 +472,9 @@ score_versions = Table(
     Column("replenishment_rows", Integer),
     Column("published_at", UTCDateTime, nullable=False),
 )
+# at most one current version, also under concurrent publishes (partial unique index)
+Index("uq_score_versions_one_current", score_versions.c.is_current, unique=True,
+      postgresql_where=score_versions.c.is_current, sqlite_where=score_versions.c.is_current)
 
 score_partitions = Table(
     "score_partitions",

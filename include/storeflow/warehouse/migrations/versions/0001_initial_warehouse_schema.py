@@ -497,6 +497,9 @@ def upgrade() -> None:
     sa.Column('published_at', storeflow.warehouse.coltypes.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('model_version', name=op.f('pk_score_versions'))
     )
+    with op.batch_alter_table('score_versions', schema=None) as batch_op:
+        batch_op.create_index('uq_score_versions_one_current', ['is_current'], unique=True, postgresql_where=sa.text('is_current'), sqlite_where=sa.text('is_current'))
+
     op.create_table('stock_levels',
     sa.Column('pos_variation_id', sa.String(length=64), nullable=False),
     sa.Column('location_id', sa.String(length=64), nullable=False),
@@ -587,6 +590,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stock_levels_sku'))
 
     op.drop_table('stock_levels')
+    with op.batch_alter_table('score_versions', schema=None) as batch_op:
+        batch_op.drop_index('uq_score_versions_one_current', postgresql_where=sa.text('is_current'), sqlite_where=sa.text('is_current'))
+
     op.drop_table('score_versions')
     op.drop_table('score_partitions')
     with op.batch_alter_table('replenishment_predictions', schema=None) as batch_op:

@@ -1,0 +1,117 @@
+"""HTML scoring report: segment sizes, CLV distribution, p_alive against recency, backtest calibration."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+import pandas as pd
+
+from storeflow.scoring.rfm import SEGMENT_TABLE
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _figures(run: dict, scores: pd.DataFrame) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, str] = {}
+    order = [name for name, _, _ in SEGMENT_TABLE]
+    counts = scores["rfm_segment"].value_counts().reindex(order, fill_value=0)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.barh(counts.index[::-1], counts.to_numpy()[::-1], color="#4c72b0")
+    ax.set_xlabel("customers")
+    ax.set_title("RFM segments")
+    out["Segment sizes"] = _png(fig)
+    plt.close(fig)
+
+    clv = pd.to_numeric(scores["clv_365_minor"], errors="coerce").dropna() / 100.0
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if len(clv):
+        ax.hist(clv.clip(upper=np.quantile(clv, 0.99)), bins=50, color="#55a868")
+    ax.set_xlabel("predicted 365-day CLV (major units, 99th percentile clipped)")
+    ax.set_ylabel("customers")
+    ax.set_title("CLV distribution")
+    out["CLV distribution"] = _png(fig)
+    plt.close(fig)
+
+    pa = scores.dropna(subset=["p_alive", "recency_days"])
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if len(pa):
+        sample = pa.sample(min(len(pa), 5000), random_state=0)
+        one = sample["n_orders"] <= 1
+        ax.scatter(sample.loc[~one, "recency_days"], sample.loc[~one, "p_alive"], s=4, alpha=0.4,
+                   label="repeat buyers")
+        ax.scatter(sample.loc[one, "recency_days"], sample.loc[one, "p_alive"], s=4, alpha=0.4,
+                   label="one-time buyers (p_alive = 1)")
+        ax.legend(loc="lower left")
+    else:
+        ax.text(0.5, 0.5, "no model (heuristic method)", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("days since last order")
+    ax.set_ylabel("p_alive")
+    ax.set_title("p_alive against recency")
+    out["p_alive against recency"] = _png(fig)
+    plt.close(fig)
+
+    metrics = run.get("metrics") or {}
+    rel = metrics.get("reliability") or []
+    raw = metrics.get("reliability_raw") or []
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+    if rel:
+        ax.plot([r["predicted"] for r in raw], [r["observed"] for r in raw], "s--", color="#8172b2",
+                label="BG/NBD P(no order), raw")
+        ax.plot([r["predicted"] for r in rel], [r["observed"] for r in rel], "o-", color="#c44e52",
+                label="isotonic-calibrated (cross-fitted)")
+        ax.legend(loc="upper left", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no backtest", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("predicted P(no order in holdout)")
+    ax.set_ylabel("observed share")
+    ax.set_title("Backtest calibration (churn)")
+    out["Backtest calibration"] = _png(fig)
+    plt.close(fig)
+    return out
+
+
+def _table(d: dict) -> str:
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+                   for k, v in d.items() if not isinstance(v, list | dict))
+    return f"<table>{rows}</table>"
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def render_report(run: dict, scores: pd.DataFrame) -> str:
+    """The report as a standalone HTML page (plots embedded as PNG data URIs)."""
+    figs = _figures(run, scores)
+    params = run.get("params") or {}
+    model = {**(params.get("bgnbd") or {}), **{f"gg_{k}": v for k, v in (params.get("gamma_gamma") or {}).items()}}
+    seg = scores["rfm_segment"].value_counts().to_dict()
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Scoring report</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+        "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}img{max-width:100%}</style></head><body>",
+        f"<h1>Scoring report {html.escape(str(run['model_version']))}</h1>",
+        _table({"as of": run["as_of"], "method": run["method"], "gate": run.get("gate_reason"),
+                "customers scored": len(scores), "methods": str(scores["method"].value_counts().to_dict())}),
+        "<h2>Model parameters</h2>", _table(model) if model else "<p>not fitted (heuristic method)</p>",
+        "<h2>Backtest</h2>", _table(run.get("metrics") or {}) if run.get("metrics") else "<p>none</p>",
+        "<h2>Segments</h2>", _table(seg),
+    ]
+    for title, png in figs.items():
+        parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
+                     f"src='data:image/png;base64,{png}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
