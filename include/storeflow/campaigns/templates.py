@@ -1,0 +1,149 @@
+"""Message rendering with sandboxed Jinja2: email (subject, HTML, text) and SMS with segment counting.
+
+Templates run in :class:`jinja2.sandbox.SandboxedEnvironment` (no attribute access to internals, no
+imports); HTML output is autoescaped. Every email gets a footer with a visible unsubscribe link and the
+shop's postal address; every marketing SMS ends with an opt-out instruction — campaigns cannot forget them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+if TYPE_CHECKING:
+    from storeflow.campaigns.definitions import Campaign
+
+SMS_OPT_OUT = "Reply STOP to opt out."
+
+_GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = set("^{}\\[~]|€\f")
+
+
+class TemplateProblem(ValueError):
+    """A template that does not compile or render."""
+
+
+def sms_segments(body: str) -> tuple[int, str]:
+    """SMS segments and encoding for ``body``: GSM-7 160/153 septets, else UCS-2 70/67 UTF-16 units."""
+    if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in body):
+        septets = sum(2 if ch in _GSM_EXTENDED else 1 for ch in body)
+        return (1 if septets <= 160 else math.ceil(septets / 153)), "GSM-7"
+    units = len(body.encode("utf-16-le")) // 2
+    return (1 if units <= 70 else math.ceil(units / 67)), "UCS-2"
+
+
+def _money(minor: Any, currency: str = "GBP") -> str:
+    try:
+        value = int(minor) / 100
+    except (TypeError, ValueError):
+        return ""
+    symbol = {"GBP": "£", "EUR": "€", "USD": "$"}.get(currency, currency + " ")
+    return f"{symbol}{value:,.2f}"
+
+
+def _env(autoescape: bool, strict: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        autoescape=autoescape, undefined=StrictUndefined if strict else ChainableUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters["money"] = _money
+    return env
+
+
+_ENVS = {(a, s): _env(a, s) for a in (True, False) for s in (True, False)}
+
+
+@lru_cache(maxsize=512)
+def _compile(source: str, html: bool, strict: bool):
+    try:
+        return _ENVS[(html, strict)].from_string(source)
+    except TemplateError as exc:
+        raise TemplateProblem(f"template does not compile: {exc}") from exc
+
+
+def render(source: str, context: dict[str, Any], *, html: bool = False, strict: bool = False) -> str:
+    """Render one template string in the sandbox."""
+    try:
+        return _compile(source, html, strict).render(**context)
+    except TemplateError as exc:
+        raise TemplateProblem(f"template does not render: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+def render_email(campaign: Campaign, context: dict[str, Any], *, strict: bool = False) -> RenderedEmail:
+    """Subject, HTML and text for one customer, with the unsubscribe + postal-address footer appended."""
+    t = campaign.templates
+    subject = " ".join(render(t.subject or "", context, strict=strict).split())
+    html = render(t.html or "", context, html=True, strict=strict)
+    text = render(t.text or "", context, strict=strict)
+    shop = context.get("shop", {})
+    url = str(context.get("unsubscribe_url", ""))
+    html_footer = (
+        '<hr><p style="font-size:12px;color:#666">'
+        f'<a href="{escape(url, quote=True)}">Unsubscribe</a> from these emails.<br>'
+        f"{escape(str(shop.get('name', '')))} · {escape(str(shop.get('postal_address', '')))}</p>"
+    )
+    html = html.replace("</body>", html_footer + "</body>") if "</body>" in html else html + html_footer
+    text = f"{text.rstrip()}\n\n--\nUnsubscribe: {url}\n{shop.get('name', '')}, {shop.get('postal_address', '')}\n"
+    return RenderedEmail(subject=subject, html=html, text=text)
+
+
+def render_sms(campaign: Campaign, context: dict[str, Any], *, strict: bool = False) -> tuple[str, int, str]:
+    """SMS body (with opt-out instruction for marketing), its segment count and encoding."""
+    body = " ".join(render(campaign.templates.sms or "", context, strict=strict).split())
+    if campaign.kind == "marketing" and "STOP" not in body.upper():
+        body = f"{body} {SMS_OPT_OUT}"
+    segments, encoding = sms_segments(body)
+    return body, segments, encoding
+
+
+def sample_context(campaign: Campaign) -> dict[str, Any]:
+    """A complete context used to validate templates (every documented variable present)."""
+    return {
+        "customer": {"customer_id": "C0001", "given_name": "Alexandra", "family_name": "Montgomery-Smith",
+                     "email": "alexandra@example.org", "phone": "+447700900001"},
+        "shop": {"name": "Storeflow Demo Shop", "postal_address": "1 High Street, Exampleton EX1 2MP"},
+        "campaign": {"id": campaign.id, "name": campaign.name or campaign.id, "topic": campaign.topic},
+        "offer": campaign.offer.model_dump(),
+        "product": {"sku": "SKU-000123", "name": "Extra Virgin Olive Oil 500 ml", "category": "Pantry",
+                    "price_minor": 1299, "old_price_minor": 1599, "currency": "GBP"},
+        "trigger": {"runout_date": "2026-01-31", "order_id": "1001", "event": "back_in_stock"},
+        "recommendation": {"category": "Pantry"},
+        "unsubscribe_url": "https://shop.example/u/TOKEN",
+    }
+
+
+def check_templates(campaign: Campaign) -> None:
+    """Compile and render every template against :func:`sample_context`; check the SMS length."""
+    ctx = sample_context(campaign)
+    if "email" in campaign.channels:
+        for name in ("subject", "html", "text"):
+            try:
+                render(getattr(campaign.templates, name) or "", ctx, html=name == "html", strict=True)
+            except TemplateProblem as exc:
+                raise TemplateProblem(f"{name}: {exc}") from exc
+    if "sms" in campaign.channels:
+        try:
+            _body, segments, encoding = render_sms(campaign, ctx, strict=True)
+        except TemplateProblem as exc:
+            raise TemplateProblem(f"sms: {exc}") from exc
+        if segments > campaign.max_sms_segments:
+            raise TemplateProblem(
+                f"sms renders to {segments} {encoding} segments with sample data "
+                f"(max_sms_segments={campaign.max_sms_segments})"
+            )
