@@ -17,9 +17,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
-AIRFLOW_HOME = ROOT / ".airflow-demo"  # not ./.airflow: `make airflow` defines connections there
+_DEMO_DIR = os.environ.get("STOREFLOW_DEMO_DIR")  # tests run the demo in a temporary folder
+DATA = Path(_DEMO_DIR) / "data" if _DEMO_DIR else ROOT / "data"
+# not ./.airflow: `make airflow` defines connections there
+AIRFLOW_HOME = Path(_DEMO_DIR) / "airflow" if _DEMO_DIR else ROOT / ".airflow-demo"
 LOGS = DATA / "demo-logs"
+
+
+def rel(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def say(title: str) -> None:
@@ -58,7 +68,7 @@ def run_dag(dag_id: str, env: dict[str, str], conf: str | None = None) -> float:
         tail = log_path.read_text(errors="replace").splitlines()[-40:]
         print("\n".join(tail))
         raise SystemExit(f"DAG {dag_id} failed (full log: {log_path})")
-    print(f"  ran DAG {dag_id} in {took:.1f}s  (log: {log_path.relative_to(ROOT)})")
+    print(f"  ran DAG {dag_id} in {took:.1f}s  (log: {rel(log_path)})")
     return took
 
 
@@ -211,7 +221,7 @@ def show_quality(engine) -> None:
     for suite in ("customers", "orders", "products", "stock"):
         latest = [d for d in docs if f"/datadocs/{suite}/" in str(d)]
         if latest:
-            print(f"  Data Docs ({suite}): {latest[-1].relative_to(ROOT)}")
+            print(f"  Data Docs ({suite}): {rel(latest[-1])}")
 
 
 def show_scores(engine) -> None:
@@ -304,14 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         say("2. Airflow metadata database")
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        print(f"  AIRFLOW_HOME={AIRFLOW_HOME.relative_to(ROOT)} migrated")
+        print(f"  AIRFLOW_HOME={rel(AIRFLOW_HOME)} migrated")
 
         say("3. extract_all: land raw pages, clean, load the warehouse")
         run_dag("extract_all", env)
         engine = connect_warehouse()
         show_extract(engine)
         pages = sorted((DATA / "landing").rglob("page-*.jsonl.gz"))
-        print(f"  landing zone: {len(pages)} raw pages under {(DATA / 'landing').relative_to(ROOT)}/")
+        print(f"  landing zone: {len(pages)} raw pages under {rel(DATA / 'landing')}/")
         run_dag("sync_orders", env)  # go-live: older online orders are already in POS stock
 
         say("4. A day in the shop (changes made directly in the POS and the store)")
@@ -336,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
         say("9. Operations")
         run_dag("monitor_freshness", env)
-        print(f"  every DAG run's log is under {LOGS.relative_to(ROOT)}/")
+        print(f"  every DAG run's log is under {rel(LOGS)}/")
     print("\nDemo finished.")
     return 0
 
