@@ -551,6 +551,10 @@ def erase_customer(
         log.info("gdpr erasure dry run for %s: %s", report.subjects, report.counts)
         return report
     with engine.begin() as conn:
+        from storeflow.scoring.pipeline import forget_customer
+
+        # profiling derived from the person goes entirely (scores, replenishment predictions)
+        report.counts["scores_deleted"] = sum(forget_customer(conn, cid) for cid in sorted(subject.customer_ids))
         found = _collect_rows(conn, subject)  # re-read inside the transaction
         report.counts.update(_apply(conn, subject, found))
         report.counts.update(_opt_out_rows(conn, subject, started))
