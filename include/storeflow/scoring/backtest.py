@@ -42,6 +42,7 @@ def run_backtest(orders: pd.DataFrame, as_of: datetime, holdout_days: int, *, pe
     """Fit on the calibration period, predict the holdout, compare (see the module docstring)."""
     cutoff = as_of - timedelta(days=holdout_days)
     cal = customer_summary(orders, cutoff)
+    cal = cal[cal["T"] > 0]  # first purchase on the cutoff day: nothing to learn a rate from
     metrics: dict = {"holdout_days": holdout_days, "cutoff": cutoff.isoformat(), "customers": len(cal)}
     if len(cal) < 10:
         metrics["error"] = "too few customers before the cutoff"

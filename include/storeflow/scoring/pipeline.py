@@ -237,17 +237,20 @@ def fit_models(engine: Engine, as_of: datetime, *, settings: Settings | None = N
     params: dict[str, Any] = {"gate": asdict(gate), "horizon_days": settings.churn_horizon_days,
                               "clv_discount_rate": settings.clv_discount_rate}
     metrics: dict[str, Any] = {}
+    # customers whose first purchase day is the as-of day (T = 0) carry no rate information: they are
+    # scored, but not fitted on
+    observed = summary[summary["T"] > 0]
     if method == METHOD_MODEL:
-        x = summary["frequency"].to_numpy(dtype=float)
+        x = observed["frequency"].to_numpy(dtype=float)
         try:
-            bg = fit_bgnbd(x, summary["recency"].to_numpy(dtype=float), summary["T"].to_numpy(dtype=float),
+            bg = fit_bgnbd(x, observed["recency"].to_numpy(dtype=float), observed["T"].to_numpy(dtype=float),
                            penalizer=settings.btyd_penalizer)
             params["bgnbd"] = {**bg.params, "log_likelihood": bg.log_likelihood}
         except ConvergenceError as exc:
             method, reason = METHOD_HEURISTIC, f"BG/NBD did not converge: {exc}"
     if method == METHOD_MODEL:
         try:
-            gg = fit_gamma_gamma(x, summary["monetary"].to_numpy(dtype=float), penalizer=settings.btyd_penalizer)
+            gg = fit_gamma_gamma(x, observed["monetary"].to_numpy(dtype=float), penalizer=settings.btyd_penalizer)
             params["gamma_gamma"] = {**gg.params, "log_likelihood": gg.log_likelihood}
         except (ConvergenceError, ValueError) as exc:
             params["gamma_gamma_error"] = str(exc)  # spend falls back to each customer's AOV

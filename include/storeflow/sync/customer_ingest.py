@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from storeflow.quality.identity import _jsonable, resolve_customers
 from storeflow.quality.quarantine import QuarantineItem, apply_quarantine
 from storeflow.quality.records import clean_customer
 from storeflow.settings import get_settings
 from storeflow.sync.streams import LoadContext, LoadResult
-from storeflow.warehouse.schema import customer_identities, identity_consents
+from storeflow.warehouse.schema import customer_identities, identity_consents, orders
 
 
 def _changed_only(conn: Connection, source_system: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -53,6 +53,42 @@ def _changed_only(conn: Connection, source_system: str, records: list[dict[str, 
         if not same or not choices <= held.get(str(r["source_id"]), set()):
             fresh.append(r)
     return fresh
+
+
+def attach_customers(conn: Connection, source_system: str, order_rows: list[dict[str, Any]]) -> None:
+    """Set ``customer_id`` on order rows: the golden record of the buyer's source record, else (guest
+    checkouts) the golden record that holds the billing email. Orders whose customer is not known yet get
+    linked when the customer arrives (:func:`ingest_customers`)."""
+    ci = customer_identities
+    ids = sorted({r["customer_source_id"] for r in order_rows if r.get("customer_source_id")})
+    emails = sorted({r["email_norm"] for r in order_rows if not r.get("customer_source_id") and r.get("email_norm")})
+    by_id: dict[str, str] = {}
+    by_email: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        by_id.update(conn.execute(select(ci.c.source_id, ci.c.customer_id).where(and_(
+            ci.c.source_system == source_system, ci.c.source_id.in_(ids[start:start + 500]),
+            ci.c.customer_id.is_not(None)))).all())
+    for start in range(0, len(emails), 500):
+        by_email.update(conn.execute(select(ci.c.email_norm, ci.c.customer_id).where(and_(
+            ci.c.email_norm.in_(emails[start:start + 500]), ci.c.customer_id.is_not(None)))
+            .order_by(ci.c.customer_id)).all())
+    for r in order_rows:
+        sid = r.get("customer_source_id")
+        r["customer_id"] = by_id.get(sid) if sid else by_email.get(r.get("email_norm"))
+
+
+def _link_guest_orders(conn: Connection, records: list[dict[str, Any]]) -> None:
+    """Guest orders placed with a customer's email before the customer was known → that customer."""
+    pairs = [(r["email_norm"], r["source_id"]) for r in records if r.get("email_norm")]
+    if not pairs:
+        return
+    ci = customer_identities
+    stmt = (update(orders).where(and_(orders.c.customer_id.is_(None), orders.c.customer_source_id.is_(None),
+                                      orders.c.email_norm == bindparam("b_email")))
+            .values(customer_id=select(ci.c.customer_id).where(and_(
+                ci.c.source_id == bindparam("b_sid"), ci.c.email_norm == bindparam("b_email")))
+                .limit(1).scalar_subquery()))
+    conn.execute(stmt, [{"b_email": e, "b_sid": str(sid)} for e, sid in pairs])
 
 
 def ingest_customers(conn: Connection, records: list[dict[str, Any]], ctx: LoadContext,
@@ -88,6 +124,7 @@ def ingest_customers(conn: Connection, records: list[dict[str, Any]], ctx: LoadC
     changed = 0
     if fresh:
         report = resolve_customers(conn, fresh, source_system=ctx.source_system, run_id=ctx.run_id)
+        _link_guest_orders(conn, fresh)
         changed = len(fresh)
         for name, value in report.as_dict().items():
             if isinstance(value, int):

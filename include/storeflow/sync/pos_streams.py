@@ -45,6 +45,7 @@ from storeflow.connectors.square_models import (
     Order,
 )
 from storeflow.settings import get_settings
+from storeflow.sync.customer_ingest import attach_customers
 from storeflow.sync.customer_sources import drop_erased_pos, load_pos_customers
 from storeflow.sync.row_gate import gate_records
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
@@ -403,6 +404,7 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
     rejected = gate_records(conn, ctx, "orders", neutral, "order_id", payloads={o.id: raw for o, raw in best.values()})
     order_rows = [r for r in order_rows if r["order_id"] not in rejected]
     line_rows = [r for r in line_rows if r["order_id"] not in rejected]
+    attach_customers(conn, SOURCE, order_rows)
     bad += len(rejected)
     changed = upsert(conn, orders, order_rows) if order_rows else 0
     if fresh:

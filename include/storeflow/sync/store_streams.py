@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from storeflow.connectors.http import ApiError
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.connectors.woocommerce_models import Order, Product, parse_gmt
+from storeflow.sync.customer_ingest import attach_customers
 from storeflow.sync.customer_sources import drop_erased_store, load_store_customers
 from storeflow.sync.row_gate import gate_records
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
@@ -185,6 +186,7 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
             })
     rejected = gate_records(conn, ctx, "orders", neutral, "order_id", payloads=payloads)
     order_rows = [r for r in order_rows if r["order_id"] not in rejected]
+    attach_customers(conn, SOURCE, order_rows)
     line_rows = [r for r in line_rows if r["order_id"] not in rejected]
     changed = upsert(conn, orders, order_rows) if order_rows else 0
     if line_rows:
