@@ -96,6 +96,9 @@ class Stack:
             "AIRFLOW_CONN_STOREFLOW_WAREHOUSE": pg_url(warehouse_db),
             "STOREFLOW_DATA_DIR": str(workdir / "data"),
             "STOREFLOW_RETRY_DELAY_SECONDS": "2",
+            # the tiny world is below the default data gate: lower it so BG/NBD really runs
+            "STOREFLOW_MIN_PURCHASERS": "100",
+            "STOREFLOW_MIN_HISTORY_DAYS": "90",
             "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         })

@@ -11,10 +11,17 @@ from typing import Any
 from airflow.sdk import get_current_context
 
 
+def _utc(value: Any) -> datetime:
+    """An Airflow context datetime (pendulum) as a plain aware UTC datetime; now when absent."""
+    if value is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(value.timestamp(), tz=UTC)
+
+
 def _run_meta() -> dict[str, Any]:
     context = get_current_context()
     ti = context["ti"]
-    logical = context.get("logical_date") or context.get("data_interval_end") or datetime.now(UTC)
+    logical = _utc(context.get("logical_date") or context.get("data_interval_end"))
     return {"run_id": context["run_id"], "dag_id": ti.dag_id, "task_id": ti.task_id, "logical_date": logical}
 
 
@@ -171,7 +178,7 @@ def fit_scoring_models() -> dict[str, Any]:
     from storeflow_airflow.connections import warehouse_engine
 
     context = get_current_context()
-    as_of = context.get("data_interval_end") or datetime.now(UTC)
+    as_of = _utc(context.get("data_interval_end"))
     run = fit_models(warehouse_engine(), as_of)
     out = run.to_dict()
     out["partitions"] = list(range(get_settings().scoring_partitions))
@@ -233,7 +240,7 @@ def plan_all_campaigns() -> dict[str, Any]:
     from storeflow_airflow.connections import warehouse_engine
 
     context = get_current_context()
-    as_of = context.get("data_interval_end") or datetime.now(UTC)
+    as_of = _utc(context.get("data_interval_end"))
     summary = plan_campaigns(warehouse_engine(), as_of, campaigns_dir())
     for error in summary.errors:
         print(f"[storeflow] campaign definition error: {error}")
@@ -258,7 +265,7 @@ def measure_all_campaigns() -> dict[str, Any]:
     from storeflow_airflow.connections import landing_zone, warehouse_engine
 
     context = get_current_context()
-    as_of = context.get("data_interval_end") or datetime.now(UTC)
+    as_of = _utc(context.get("data_interval_end"))
     result = measure_campaigns(warehouse_engine(), as_of, landing_zone())
     print(f"[storeflow] campaign measurement: {result.get('report')}")
     return result

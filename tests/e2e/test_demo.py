@@ -30,13 +30,16 @@ def test_demo_tells_the_story_and_logs_no_personal_data(tmp_path):
     )
     from storeflow.simulators.seed import generate_world
 
-    env = {**os.environ, "STOREFLOW_DEMO_DIR": str(tmp_path)}
+    # the tiny world is below the default data gate: lower it so BG/NBD really runs under Airflow
+    env = {**os.environ, "STOREFLOW_DEMO_DIR": str(tmp_path), "STOREFLOW_MIN_PURCHASERS": "100",
+           "STOREFLOW_MIN_HISTORY_DAYS": "90"}
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--scale", "tiny"], env=env,
                             capture_output=True, text=True, timeout=2400, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     for line in STORY:
         assert line in result.stdout, f"demo output lacks {line!r}:\n{result.stdout[-3000:]}"
     assert "price / stock" in result.stdout and "email now 'the new address'" in result.stdout
+    assert "'bgnbd':" in result.stdout, "scoring did not fit the model"
 
     world = generate_world(42, "tiny")
     people = [*world.pos_customers, *world.store_customers]
