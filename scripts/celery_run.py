@@ -79,6 +79,9 @@ class Stack:
             "AIRFLOW__CELERY__BROKER_URL": BROKERS[broker],
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg_url(meta_db),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+            # one task reserved per slot, so a fast worker cannot take every scoring partition
+            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+            "STOREFLOW_SCORING_PARTITIONS": "8",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "storeflow_airflow.hostname.worker_hostname",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -230,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
         drop_databases([meta_db, wh_db])
     if problems:
-        print("CELERY RUN FAILED:\n  " + "\n  ".join(problems))
         for log in sorted(workdir.glob("*.log")):
             tail = log.read_text(errors="replace").splitlines()[-25:]
             print(f"--- {log.name} (last lines)\n" + "\n".join(tail))
+        print("CELERY RUN FAILED:\n  " + "\n  ".join(problems))  # last, so it survives truncation
         return 1
     print("CELERY RUN OK: every task succeeded; scoring partitions ran on more than one worker")
     if not args.keep:
