@@ -36,9 +36,11 @@ import copy
 import secrets
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -69,6 +71,10 @@ from storeflow.warehouse.schema import (
 )
 
 CLAIM_BATCH = 500
+SEND_CHUNK = 25  # messages per hand-off to a sending thread
+# what dispatch reads of a claimed row (RETURNING fewer columns keeps the claim cheap)
+_CLAIMED = ("id", "message_key", "run_id", "campaign_id", "customer_id", "channel", "topic", "kind", "send_at",
+            "attempts", "claimed_at", "payload")
 
 
 @dataclass
@@ -124,7 +130,7 @@ def _claim(engine: Engine, now: datetime, n: int) -> tuple[str, list[Any]]:
             .where(messages.c.id.in_(sub.scalar_subquery()), messages.c.state == "planned")
             .values(state="sending", claimed_at=now, claim_token=token, attempts=messages.c.attempts + 1,
                     updated_at=now)
-            .returning(*messages.c))
+            .returning(*(messages.c[name] for name in _CLAIMED)))
     with engine.begin() as conn:
         rows = conn.execute(stmt).all()
     rows.sort(key=lambda r: (r.send_at, r.id))
@@ -209,20 +215,21 @@ class _Marker:
     def flush(self) -> None:
         if not self.pending:
             return
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
         for row_id, values, _event in self.pending:
-            params = {f"v_{k}": v for k, v in values.items()}
-            params["b_id"] = row_id
-            if self.token is not None:
-                params["b_token"] = self.token
-            groups.setdefault(tuple(sorted(values)), []).append(params)
+            groups.setdefault(tuple(sorted(values)), []).append((row_id, values))
         with self.engine.begin() as conn:
-            for columns, params in groups.items():
+            for columns, items in groups.items():
+                # values shared by the whole group (state, provider, updated_at…) are bound once, not per row
+                first = items[0][1]
+                varying = [c for c in columns if any(v[c] != first[c] for _, v in items)]
                 cond = [messages.c.id == bindparam("b_id"), messages.c.state == "sending"]
                 if self.token is not None:
-                    cond.append(messages.c.claim_token == bindparam("b_token"))
-                stmt = update(messages).where(and_(*cond)).values({c: bindparam(f"v_{c}") for c in columns})
-                conn.execute(stmt, params)  # executemany
+                    cond.append(messages.c.claim_token == self.token)
+                stmt = update(messages).where(and_(*cond)).values(
+                    {c: bindparam(f"v_{c}") if c in varying else first[c] for c in columns})
+                conn.execute(stmt, [{"b_id": row_id, **{f"v_{c}": v[c] for c in varying}}
+                                    for row_id, v in items])  # executemany
             events = [e for _, _, e in self.pending if e]
             if events:
                 conn.execute(insert(message_events), events)
@@ -232,6 +239,7 @@ class _Marker:
 class _SenderPool:
     """``size`` connections of one sender, each in its own thread (``size == 1``: the sender itself, inline).
 
+    Rendering happens in the sending threads too, so it overlaps with other connections' network waits.
     Results come back in submission order, so marking stays in the dispatcher's thread.
     """
 
@@ -253,15 +261,40 @@ class _SenderPool:
                 self._opened.append(sender)
         return sender
 
-    def _send(self, out: OutboundMessage) -> tuple[str | SendError, str]:
+    def _send(self, make: Callable[[], OutboundMessage]) -> tuple[str | SendError | TemplateProblem, str]:
         sender = self._sender()
         try:
-            return sender.send(out), sender.provider
-        except SendError as exc:
+            return sender.send(make()), sender.provider
+        except (SendError, TemplateProblem) as exc:
             return exc, sender.provider
 
-    def map(self, outs: list[OutboundMessage]):
-        return self._executor.map(self._send, outs) if self._executor else map(self._send, outs)
+    def _send_chunk(self, makers: list[Callable[[], OutboundMessage]]) -> list[tuple[Any, str]]:
+        sender = self._sender()
+        if not hasattr(sender, "send_batch"):
+            return [self._send(make) for make in makers]
+        results: list[Any] = []
+        outs: list[OutboundMessage] = []
+        for make in makers:
+            try:
+                outs.append(make())
+                results.append(None)
+            except TemplateProblem as exc:
+                results.append(exc)
+        sent = iter(sender.send_batch(outs))
+        return [(next(sent) if r is None else r, sender.provider) for r in results]
+
+    def map(self, makers: list[Callable[[], OutboundMessage]]) -> Iterator[tuple[Any, str]]:
+        """Render (``maker()``) and send each message on the pool's connections; results in order.
+
+        Work is handed to the threads in chunks, so thread hand-offs do not cost more than the sends.
+        """
+        if not self._executor:
+            yield from map(self._send, makers)
+            return
+        step = max(1, min(SEND_CHUNK, -(-len(makers) // self.size)))
+        chunks = [makers[i:i + step] for i in range(0, len(makers), step)]
+        for results in self._executor.map(self._send_chunk, chunks):
+            yield from results
 
     def close(self) -> None:
         if self._executor:
@@ -300,7 +333,7 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
             summary.claimed += len(rows)
             contacts, statuses, suppressed, runs = _load_context(engine, rows)
             marker = _Marker(engine, token, settings.dispatch_commit_every)
-            ready: dict[str, list[tuple[Any, OutboundMessage]]] = {}
+            ready: dict[str, list[tuple[Any, Callable[[], OutboundMessage]]]] = {}
             try:
                 for row in rows:
                     campaign = runs.get((row.run_id, row.campaign_id))
@@ -316,18 +349,13 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
                         skipped[reason] += 1
                         marker.add(row.id, {"state": "skipped", "error": reason, "updated_at": now})
                         continue
-                    try:
-                        out = render_message(row, campaign, contact, settings, secret)
-                    except TemplateProblem as exc:
-                        summary.failed += 1
-                        marker.add(row.id, {"state": "failed", "error": f"render: {exc}"[:2000], "updated_at": now})
-                        continue
-                    ready.setdefault(row.channel, []).append((row, out))
+                    ready.setdefault(row.channel, []).append(
+                        (row, partial(render_message, row, campaign, contact, settings, secret)))
                 for channel, items in ready.items():
                     if channel not in pools:
                         pools[channel] = _SenderPool(senders[channel], connections)
-                    results = pools[channel].map([out for _, out in items])
-                    for (row, _out), (result, provider) in zip(items, results, strict=True):
+                    results = pools[channel].map([make for _, make in items])
+                    for (row, _make), (result, provider) in zip(items, results, strict=True):
                         _record(row, result, provider, marker, summary, skipped, by_campaign, now, settings)
             finally:
                 marker.flush()
@@ -339,8 +367,12 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
     return summary
 
 
-def _record(row, result: str | SendError, provider: str, marker: _Marker, summary: DispatchSummary,
-            skipped: Counter, by_campaign: Counter, now: datetime, settings: Any) -> None:
+def _record(row, result: str | SendError | TemplateProblem, provider: str, marker: _Marker,
+            summary: DispatchSummary, skipped: Counter, by_campaign: Counter, now: datetime, settings: Any) -> None:
+    if isinstance(result, TemplateProblem):
+        summary.failed += 1
+        marker.add(row.id, {"state": "failed", "error": f"render: {result}"[:2000], "updated_at": now})
+        return
     if isinstance(result, RecipientOptedOut):
         skipped["provider_opt_out"] += 1
         marker.add(row.id, {"state": "skipped", "error": str(result)[:2000], "updated_at": now})

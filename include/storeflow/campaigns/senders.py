@@ -8,13 +8,9 @@ Every email carries ``X-Storeflow-Message-Key``, a stable ``Message-ID`` derived
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass, field
-from email.charset import QP, Charset
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
 from email.utils import formataddr, formatdate
 from typing import Any, Protocol
 
@@ -84,42 +80,61 @@ def message_id_for(message_key: str, domain: str) -> str:
     return f"<{message_key}@{domain}>"
 
 
-_POLICY = compat32.clone(max_line_length=998)  # long List-Unsubscribe URLs stay on their header line
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.header_encoding = QP
-_UTF8_QP.body_encoding = QP
+_CRLF = b"\r\n"
 
 
-def _header(value: str) -> str | Header:
-    return value if value.isascii() else Header(value, "utf-8")
+def _clean(value: str) -> str:
+    """One header line: CR/LF (header injection) become spaces."""
+    return " ".join(value.splitlines())
 
 
-def build_mime(message: OutboundMessage, *, from_addr: str, from_name: str, domain: str,
-               mailto: str | None = None) -> Message:
-    """The MIME email (text + HTML alternative) with all compliance headers.
+def _encode_header(value: str) -> str:
+    value = _clean(value)
+    return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
 
-    Built with the classic ``email.mime`` API: the ``email.policy.default`` header registry costs ~4 ms
-    per message, which alone would cap dispatch below the throughput goal.
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable UTF-8 body with CRLF line ends (``=`` is always escaped, so ``=_`` never occurs)."""
+    lines = "\n".join(text.splitlines())
+    return binascii.b2a_qp(lines.encode("utf-8"), istext=True).replace(b"\n", _CRLF)
+
+
+def build_email(message: OutboundMessage, *, from_addr: str, from_name: str, domain: str,
+                mailto: str | None = None) -> bytes:
+    """The email in wire format (CRLF): a text + HTML ``multipart/alternative`` with all compliance headers.
+
+    Serialised directly rather than through :mod:`email.generator` (about 0.9 ms per message, most of the
+    dispatch budget): every header is ASCII or RFC 2047 encoded-words, both bodies are quoted-printable
+    UTF-8, and the boundary contains ``=_``, which quoted-printable text can never contain. The boundary
+    derives from the message key, so a re-render gives the same bytes apart from ``Date``.
     """
-    mime = MIMEMultipart("alternative", policy=_POLICY)
-    mime["From"] = formataddr((from_name, from_addr))
-    mime["To"] = message.to
-    mime["Subject"] = _header(message.subject)
-    mime["Date"] = formatdate(localtime=False, usegmt=True)
-    mime["Message-ID"] = message_id_for(message.message_key, domain)
-    mime[MESSAGE_KEY_HEADER] = message.message_key
-    mime["X-Storeflow-Campaign"] = message.campaign_id
-    mime["List-Id"] = f"<{message.topic}.{domain}>"
+    boundary = f"=_storeflow_{message.message_key[:32]}"
     unsub = f"<{message.unsubscribe_url}>"
     if mailto:
         unsub += f", <mailto:{mailto}?subject=unsubscribe>"
-    mime["List-Unsubscribe"] = unsub
-    mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    for name, value in message.headers.items():
-        mime[name] = _header(value)
-    mime.attach(MIMEText(message.text, "plain", _UTF8_QP))
-    mime.attach(MIMEText(message.html, "html", _UTF8_QP))
-    return mime
+    headers = [
+        ("From", formataddr((_clean(from_name), from_addr), charset="utf-8")),
+        ("To", _clean(message.to)),
+        ("Subject", _encode_header(message.subject)),
+        ("Date", formatdate(localtime=False, usegmt=True)),
+        ("Message-ID", message_id_for(message.message_key, domain)),
+        (MESSAGE_KEY_HEADER, message.message_key),
+        ("X-Storeflow-Campaign", _clean(message.campaign_id)),
+        ("List-Id", f"<{message.topic}.{domain}>"),
+        ("List-Unsubscribe", _clean(unsub)),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        *((name, _encode_header(value)) for name, value in message.headers.items()),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+    ]
+    out = [f"{name}: {value}".encode() for name, value in headers]
+    out.append(b"")
+    delimiter = f"--{boundary}".encode()
+    for subtype, body in (("plain", message.text), ("html", message.html)):
+        out += [delimiter, f'Content-Type: text/{subtype}; charset="utf-8"'.encode(),
+                b"Content-Transfer-Encoding: quoted-printable", b"", _qp(body)]
+    out += [delimiter + b"--", b""]
+    return _CRLF.join(out)
 
 
 def default_senders(settings: Any) -> dict[str, Sender]:

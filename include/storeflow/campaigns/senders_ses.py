@@ -13,7 +13,7 @@ from storeflow.campaigns.senders import (
     OutboundMessage,
     PermanentSendError,
     TransientSendError,
-    build_mime,
+    build_email,
 )
 
 _TRANSIENT = {"ThrottlingException", "TooManyRequestsException", "LimitExceededException",
@@ -50,12 +50,12 @@ class SesEmailSender:
     def send(self, message: OutboundMessage) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        mime = build_mime(message, from_addr=self.from_addr, from_name=self.from_name, domain=self.domain,
+        raw = build_email(message, from_addr=self.from_addr, from_name=self.from_name, domain=self.domain,
                           mailto=self.mailto)
         kwargs: dict[str, Any] = {
             "FromEmailAddress": self.from_addr,
             "Destination": {"ToAddresses": [message.to]},
-            "Content": {"Raw": {"Data": mime.as_bytes()}},
+            "Content": {"Raw": {"Data": raw}},
             "EmailTags": [{"Name": "campaign", "Value": message.campaign_id}],
         }
         if self.configuration_set:

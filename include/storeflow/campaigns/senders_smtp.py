@@ -1,5 +1,9 @@
 """Email over SMTP (the default sender): one persistent :mod:`smtplib` connection per batch.
 
+When the server advertises ``PIPELINING`` (RFC 2920) the envelope (``MAIL``, ``RCPT``, ``DATA``) goes out
+in one write and its three replies are read together, saving two round trips per message; otherwise
+plain :meth:`smtplib.SMTP.sendmail`.
+
 The provider id is the stable Message-ID. :meth:`SmtpEmailSender.lookup` can ask an HTTP mailbox API
 (the simulators' SMTP sink: ``GET /api/messages?to=…``) whether a message key was already accepted;
 plain SMTP relays cannot answer, so without ``lookup_url`` lookups are unsupported (at-most-once).
@@ -7,6 +11,7 @@ plain SMTP relays cannot answer, so without ``lookup_url`` lookups are unsupport
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 from typing import Any
@@ -18,8 +23,9 @@ from storeflow.campaigns.senders import (
     LookupUnsupported,
     OutboundMessage,
     PermanentSendError,
+    SendError,
     TransientSendError,
-    build_mime,
+    build_email,
     message_id_for,
 )
 
@@ -82,36 +88,118 @@ class SmtpEmailSender:
                     smtp.starttls()
                 if self.username and self.password:
                     smtp.login(self.username, self.password)
+                smtp.ehlo_or_helo_if_needed()  # learn the extensions (PIPELINING) before the first send
             except (OSError, smtplib.SMTPException) as exc:
                 raise TransientSendError(f"SMTP connect to {self.host}:{self.port} failed: {exc}") from exc
             self._smtp = smtp
         return self._smtp
 
     def send(self, message: OutboundMessage) -> str:
-        mime = build_mime(message, from_addr=self.from_addr, from_name=self.from_name, domain=self.domain,
-                          mailto=self.mailto)
-        for attempt in (1, 2):
-            smtp = self._connect()
+        result = self.send_batch([message])[0]
+        if isinstance(result, SendError):
+            raise result
+        return result
+
+    def send_batch(self, messages: list[OutboundMessage]) -> list[str | SendError]:
+        """Send ``messages`` in order on this connection; one result (Message-ID or error) per message.
+
+        With PIPELINING each message's data goes out in the same write as the next message's envelope, so a
+        message costs one round trip. A connection lost before a message's data was written is re-opened and
+        the message sent (it cannot have been delivered); lost after, the message gets a transient error
+        (its outcome is unknown to SMTP; its stable Message-ID lets receivers de-duplicate).
+        """
+        results: list[str | SendError] = []
+        reconnects = 0
+        while len(results) < len(messages):
+            rest = messages[len(results):]
             try:
-                smtp.send_message(mime, from_addr=self.from_addr, to_addrs=[message.to])
-                return message_id_for(message.message_key, self.domain)
-            except smtplib.SMTPServerDisconnected as exc:
-                self._smtp = None
-                if attempt == 2:
-                    raise TransientSendError(f"SMTP disconnected: {exc}") from exc
-            except smtplib.SMTPRecipientsRefused as exc:
-                codes = [c for c, _ in exc.recipients.values()]
-                if all(400 <= c < 500 for c in codes):
-                    raise TransientSendError(f"recipient deferred: {exc.recipients}") from exc
-                raise PermanentSendError(f"recipient refused: {exc.recipients}") from exc
-            except smtplib.SMTPResponseException as exc:
-                if 400 <= exc.smtp_code < 500:
-                    raise TransientSendError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-                raise PermanentSendError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-            except (OSError, smtplib.SMTPException) as exc:
-                self._smtp = None
-                raise TransientSendError(f"SMTP error: {exc}") from exc
-        raise TransientSendError("SMTP send failed")  # pragma: no cover
+                smtp = self._connect()
+            except TransientSendError as exc:
+                return results + [exc] * len(rest)
+            before = len(results)
+            try:
+                if smtp.has_extn("pipelining") and all(m.to.isascii() for m in rest):
+                    self._chain(smtp, rest, results)
+                else:
+                    for m in rest:
+                        results.append(self._sendmail(smtp, m))
+            except _ConnectionLost as lost:
+                self._drop()
+                reconnects += 1
+                if lost.after_data or reconnects > 2:
+                    results.append(TransientSendError(f"SMTP connection lost: {lost}"))
+            if len(results) > before:
+                reconnects = 0
+        return results
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+        self._smtp = None
+
+    def _data(self, message: OutboundMessage) -> bytes:
+        return build_email(message, from_addr=self.from_addr, from_name=self.from_name, domain=self.domain,
+                           mailto=self.mailto)
+
+    def _sendmail(self, smtp: smtplib.SMTP, message: OutboundMessage) -> str | SendError:
+        """One message without pipelining (a round trip per command)."""
+        data = self._data(message)
+        options = ["SMTPUTF8"] if not message.to.isascii() and smtp.has_extn("smtputf8") else []
+        try:
+            code, reply = smtp.mail(self.from_addr, options)
+            if code == 250:
+                code, reply = smtp.rcpt(message.to)
+                if code not in (250, 251):
+                    smtp.rset()
+                    return _reply_error("recipient refused", code, reply)
+            else:
+                smtp.rset()
+                return _reply_error("SMTP", code, reply)
+        except OSError as exc:  # SMTPServerDisconnected or a socket error, before any data
+            raise _ConnectionLost(str(exc), after_data=False) from exc
+        try:
+            code, reply = smtp.data(data)
+        except smtplib.SMTPDataError as exc:  # DATA itself refused
+            smtp.rset()
+            return _reply_error("SMTP", exc.smtp_code, exc.smtp_error)
+        except OSError as exc:
+            raise _ConnectionLost(str(exc), after_data=True) from exc
+        return message_id_for(message.message_key, self.domain) if code == 250 else _reply_error("SMTP", code, reply)
+
+    def _chain(self, smtp: smtplib.SMTP, messages: list[OutboundMessage], results: list[str | SendError]) -> None:
+        """Pipelined sends (RFC 2920), appending to ``results``; raise :class:`_ConnectionLost`."""
+        try:
+            self._chain_unguarded(smtp, messages, results)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _ConnectionLost(str(exc), after_data=False) from exc
+
+    def _chain_unguarded(self, smtp: smtplib.SMTP, messages: list[OutboundMessage],
+                         results: list[str | SendError]) -> None:
+        def envelope(m: OutboundMessage) -> bytes:
+            return f"MAIL FROM:<{self.from_addr}>\r\nRCPT TO:<{m.to}>\r\nDATA\r\n".encode("ascii")
+
+        smtp.send(envelope(messages[0]))
+        for i, message in enumerate(messages):
+            following = envelope(messages[i + 1]) if i + 1 < len(messages) else b""
+            mail, rcpt, go = smtp.getreply(), smtp.getreply(), smtp.getreply()
+            if mail[0] == 250 and rcpt[0] in (250, 251) and go[0] == 354:
+                body = _LEADING_DOT.sub(b"..", self._data(message))
+                smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n" + following)
+                try:
+                    code, reply = smtp.getreply()
+                except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                    raise _ConnectionLost(str(exc), after_data=True) from exc
+                results.append(message_id_for(message.message_key, self.domain) if code == 250
+                               else _reply_error("SMTP", code, reply))
+                continue
+            if go[0] == 354:  # the server waits for data it must now refuse (RFC 2920)
+                smtp.send(b".\r\n")
+                smtp.getreply()
+            smtp.rset()
+            failed = mail if mail[0] != 250 else rcpt if rcpt[0] not in (250, 251) else go
+            results.append(_reply_error("recipient refused" if failed is rcpt else "SMTP", *failed))
+            if following:
+                smtp.send(following)
 
     def lookup(self, message: OutboundMessage) -> str | None:
         if not self.lookup_url:
@@ -126,3 +214,20 @@ class SmtpEmailSender:
             if headers.get(MESSAGE_KEY_HEADER.lower()) == message.message_key:
                 return message_id_for(message.message_key, self.domain)
         return None
+
+
+class _ConnectionLost(Exception):
+    """The SMTP connection broke; ``after_data``: a message's complete data had been written."""
+
+    def __init__(self, text: str, *, after_data: bool) -> None:
+        super().__init__(text)
+        self.after_data = after_data
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _reply_error(what: str, code: int, reply: bytes) -> SendError:
+    """4xx replies are worth retrying, everything else is permanent."""
+    text = f"{what}: {code} {reply.decode('utf-8', 'replace')}"
+    return TransientSendError(text) if 400 <= code < 500 else PermanentSendError(text)

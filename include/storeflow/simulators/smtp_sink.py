@@ -92,7 +92,19 @@ def _part(msg: EmailMessage, subtype: str) -> str | None:
     return str(part.get_content())
 
 
-class _Handler:
+class PipeliningHandler:
+    """aiosmtpd handler base that advertises PIPELINING (RFC 2920).
+
+    aiosmtpd reads one command line at a time from a buffered stream, so pipelined envelopes are safe.
+    """
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,  # noqa: N802
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+class _Handler(PipeliningHandler):
     def __init__(self, state: SmtpState) -> None:
         self.state = state
 
