@@ -14,6 +14,7 @@ from datetime import datetime
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 from storeflow_airflow.defaults import default_args
+from storeflow_airflow.factories import record_stop_replies_task
 
 
 @dag(
@@ -28,18 +29,12 @@ from storeflow_airflow.defaults import default_args
 )
 def dispatch_messages():
     @task
-    def record_stop_replies() -> int:
-        from storeflow_airflow.tasks import record_sms_stop_replies
-
-        return record_sms_stop_replies()
-
-    @task
     def dispatch() -> dict:
         from storeflow_airflow.tasks import dispatch_due_messages
 
         return dispatch_due_messages()
 
-    record_stop_replies() >> dispatch()
+    record_stop_replies_task() >> dispatch()
 
 
 dispatch_messages()

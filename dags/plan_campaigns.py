@@ -16,6 +16,7 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 from storeflow_airflow.defaults import CUSTOMER_SCORES, default_args
+from storeflow_airflow.factories import record_stop_replies_task
 
 
 @dag(
@@ -31,18 +32,12 @@ from storeflow_airflow.defaults import CUSTOMER_SCORES, default_args
 )
 def plan_campaigns():
     @task
-    def record_stop_replies() -> int:
-        from storeflow_airflow.tasks import record_sms_stop_replies
-
-        return record_sms_stop_replies()
-
-    @task
     def plan() -> dict:
         from storeflow_airflow.tasks import plan_all_campaigns
 
         return plan_all_campaigns()
 
-    record_stop_replies() >> plan()
+    record_stop_replies_task() >> plan()
 
 
 plan_campaigns()

@@ -252,29 +252,46 @@ def show_campaigns(engine, sims) -> None:
 
     from storeflow.warehouse import schema as s
 
+    m = s.messages
     with engine.connect() as conn:
-        run = conn.execute(select(s.campaign_runs).order_by(s.campaign_runs.c.id.desc()).limit(1)).first() \
-            if "id" in s.campaign_runs.c else None
-        states = conn.execute(select(s.messages.c.campaign_id, s.messages.c.state, func.count())
-                              .group_by(s.messages.c.campaign_id, s.messages.c.state)).all()
+        states = conn.execute(select(m.c.campaign_id, m.c.state, m.c.held_quiet_hours, func.count(),
+                                     func.min(m.c.send_at))
+                              .group_by(m.c.campaign_id, m.c.state, m.c.held_quiet_hours)).all()
         excl = conn.execute(select(s.campaign_exclusions.c.campaign_id, s.campaign_exclusions.c.reason, func.count())
                             .group_by(s.campaign_exclusions.c.campaign_id, s.campaign_exclusions.c.reason)).all()
-    del run
     per: dict = {}
-    for cid, state, n in states:
-        per.setdefault(cid, {})[state] = n
+    for cid, state, held, n, first in states:
+        row = per.setdefault(cid, {"planned": 0, "sent": 0, "waiting": 0, "held": 0, "other": 0, "next": None})
+        row["planned"] += n
+        row["held"] += n if held else 0
+        if state == "sent":
+            row["sent"] += n
+        elif state == "planned":
+            row["waiting"] += n
+            row["next"] = min(first, row["next"] or first)
+        else:
+            row["other"] += n
     reasons: dict = {}
     for cid, reason, n in excl:
-        reasons.setdefault(cid, []).append(f"{reason}={n}")
+        reasons.setdefault(cid, []).append((n, reason))
+    print(f"  {'campaign':<22} {'planned':>7} {'sent':>6} {'held by quiet hours':>20} {'waiting':>8}  next send (UTC)")
     for cid in sorted(set(per) | set(reasons)):
-        print(f"  {cid:<24} messages {per.get(cid, {})}; excluded: {', '.join(sorted(reasons.get(cid, []))) or 'none'}")
+        row = per.get(cid, {"planned": 0, "sent": 0, "waiting": 0, "held": 0, "other": 0, "next": None})
+        nxt = row["next"].strftime("%Y-%m-%d %H:%M") if row["next"] else "-"
+        print(f"  {cid:<22} {row['planned']:>7} {row['sent']:>6} {row['held']:>20} {row['waiting']:>8}  {nxt}"
+              + (f"  (skipped/failed at send time: {row['other']})" if row["other"] else ""))
+        top = ", ".join(f"{reason}={n:,}" for n, reason in sorted(reasons.get(cid, []), reverse=True))
+        print(f"  {'':<22} excluded: {top or 'none'}")
+    print("  (held by quiet hours = planned outside the channel's allowed local hours, moved to the next allowed "
+          "slot; waiting = not yet due, sent by a later dispatch_messages run)")
     mails = requests.get(f"{sims.smtp_api_url}/api/messages", timeout=10).json()
     sms = requests.get(f"{sims.sms_url}/_sim/messages", timeout=10).json()
     print(f"  SMTP sink received {len(mails)} emails; SMS gateway received {len(sms)} texts")
     if mails:
-        m = mails[0]
-        print(f"  e.g. '{m['subject']}' with X-Storeflow-Message-Key={m['headers'].get('X-Storeflow-Message-Key')} "
-              f"and List-Unsubscribe-Post={m['headers'].get('List-Unsubscribe-Post')}")
+        mail = mails[0]
+        print(f"  e.g. '{mail['subject']}' with X-Storeflow-Message-Key="
+              f"{mail['headers'].get('X-Storeflow-Message-Key')} "
+              f"and List-Unsubscribe-Post={mail['headers'].get('List-Unsubscribe-Post')}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,3 +18,15 @@ def extract_task(stream: str, pool: str, *, task_id: str | None = None, full: bo
         return extract_stream(stream, full=full)
 
     return extract()
+
+
+def record_stop_replies_task():
+    """A task that records inbound SMS STOP replies as opt-outs (run before planning and before sending)."""
+
+    @task(task_id="record_stop_replies")
+    def record_stop_replies() -> int:
+        from storeflow_airflow.tasks import record_sms_stop_replies
+
+        return record_sms_stop_replies()
+
+    return record_stop_replies()

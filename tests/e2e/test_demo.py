@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.airflow]
 STORY = [
     "1. Simulators", "3. extract_all", "4. A day in the shop", "5. The syncs carry every change across",
     "6. Data quality", "golden customers", "Data Docs (customers)", "7. score_customers", "customers scored",
-    "8. Campaigns", "SMTP sink received", "9. Operations", "Demo finished.",
+    "8. Campaigns", "held by quiet hours", "SMTP sink received", "9. Operations", "Demo finished.",
 ]
 
 

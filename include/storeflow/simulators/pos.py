@@ -362,7 +362,7 @@ def _add_sim_routes(app: FastAPI, state: PosState) -> None:
                 state.clock.unfreeze()
             if body.get("advance_seconds"):
                 state.clock.advance(float(body["advance_seconds"]))
-            return JSONResponse({"now": fmt_ts(state.now(), 6), "frozen": state.clock.frozen is not None})
+            return JSONResponse({"now": fmt_ts(state.now(), 6), "frozen": state.clock.frozen_at is not None})
 
     @app.post("/_sim/price")
     async def sim_price(request: Request) -> JSONResponse:

@@ -13,10 +13,11 @@ import hashlib
 import itertools
 import json
 import secrets
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from storeflow.simulators.clock import SimClock
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PRECISIONS = (3, 0, 6, 9, 3, 5, 6, 1)
@@ -66,39 +67,13 @@ def not_found(kind: str, object_id: str) -> SquareError:
     return SquareError(404, "NOT_FOUND", f"Could not find {kind} with id: {object_id}")
 
 
-class SimClock:
-    """The simulator's clock: real time plus an offset, or frozen at one instant (tests)."""
+class PosClock(SimClock):
+    """The POS clock: microsecond time, and timestamps rendered with Square's varying precision."""
 
     def __init__(self) -> None:
-        self.frozen: datetime | None = None
-        self.offset = timedelta(0)
-        self._lock = threading.Lock()
+        super().__init__()
         self._digits = itertools.cycle(PRECISIONS)
         self._last: datetime | None = None
-
-    def now(self) -> datetime:
-        """Current simulator time (aware UTC, microseconds)."""
-        if self.frozen is not None:
-            return self.frozen
-        return datetime.now(UTC) + self.offset
-
-    def freeze(self, at: datetime | None = None) -> None:
-        """Stop the clock at ``at`` (default: now)."""
-        self.frozen = at or self.now()
-
-    def unfreeze(self) -> None:
-        """Let the clock run again, continuing from the frozen instant."""
-        if self.frozen is not None:
-            self.offset = self.frozen - datetime.now(UTC)
-        self.frozen = None
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward (frozen or not)."""
-        delta = timedelta(seconds=seconds)
-        if self.frozen is not None:
-            self.frozen += delta
-        else:
-            self.offset += delta
 
     def next_digits(self) -> int:
         """Fractional digits for the next rendered timestamp (rotating)."""

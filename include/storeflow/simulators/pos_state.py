@@ -25,7 +25,7 @@ from storeflow.connectors.square_models import set_note_opt_out
 from storeflow.simulators.credentials import DEMO_POS_TOKEN
 from storeflow.simulators.pos_common import (
     EPOCH,
-    SimClock,
+    PosClock,
     fmt_qty,
     fmt_ts,
     money,
@@ -65,7 +65,7 @@ class PosState:
 
     def __init__(self, *, currency: str = "GBP", config: PosConfig | None = None):
         self.lock = threading.RLock()
-        self.clock = SimClock()
+        self.clock = PosClock()
         self.config = config or PosConfig()
         self.currency = currency
         self.locations: list[dict[str, Any]] = []
@@ -214,10 +214,7 @@ class PosState:
                 "format": STATE_FORMAT,
                 "currency": self.currency,
                 "config": asdict(self.config),
-                "clock": {
-                    "frozen": self.clock.frozen.isoformat() if self.clock.frozen else None,
-                    "offset_seconds": self.clock.offset.total_seconds(),
-                },
+                "clock": self.clock.as_json(),
                 "locations": self.locations,
                 "catalog": self.catalog,
                 "item_variations": self.item_variations,
@@ -236,10 +233,7 @@ class PosState:
     def from_json(cls, data: dict[str, Any]) -> PosState:
         """Rebuild a state saved with :meth:`to_json`."""
         state = cls(currency=data["currency"], config=PosConfig(**data.get("config", {})))
-        clock = data.get("clock") or {}
-        if clock.get("frozen"):
-            state.clock.frozen = datetime.fromisoformat(clock["frozen"])
-        state.clock.offset = timedelta(seconds=clock.get("offset_seconds", 0.0))
+        state.clock.load_json(data.get("clock"))
         data = copy.deepcopy(data)
         state.locations = data["locations"]
         state.catalog = data["catalog"]
@@ -280,7 +274,7 @@ class PosState:
                 by_state[order["state"]] = by_state.get(order["state"], 0) + 1
             return {
                 "now": fmt_ts(self.now(), 6),
-                "clock_frozen": self.clock.frozen is not None,
+                "clock_frozen": self.clock.frozen_at is not None,
                 "locations": len(self.locations),
                 "catalog": by_type,
                 "inventory_counts": len(self.counts),

@@ -10,7 +10,6 @@ local string it had when the row was written; the simulator recomputes it - a do
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -126,54 +125,6 @@ def parse_gmt(value: str | None) -> datetime | None:
     text = value.strip().replace("Z", "").replace(" ", "T")
     dt = datetime.fromisoformat(text)
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-class SimClock:
-    """The simulator's clock: real UTC time, optionally frozen or shifted (1 s granularity)."""
-
-    def __init__(self) -> None:
-        self.frozen_at: datetime | None = None
-        self.offset = timedelta(0)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        """Current simulated time, aware UTC, truncated to the second."""
-        with self._lock:
-            base = self.frozen_at if self.frozen_at is not None else datetime.now(UTC) + self.offset
-        return base.replace(microsecond=0)
-
-    def freeze(self, at: datetime | None = None) -> None:
-        """Stop the clock at ``at`` (default: now)."""
-        target = (at or self.now()).astimezone(UTC).replace(microsecond=0)
-        with self._lock:
-            self.frozen_at = target
-
-    def unfreeze(self) -> None:
-        """Let the clock run again from the frozen instant (keeps continuity)."""
-        with self._lock:
-            if self.frozen_at is not None:
-                self.offset = self.frozen_at - datetime.now(UTC)
-            self.frozen_at = None
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward (frozen or running)."""
-        with self._lock:
-            if self.frozen_at is not None:
-                self.frozen_at += timedelta(seconds=seconds)
-            else:
-                self.offset += timedelta(seconds=seconds)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"frozen_at": self.frozen_at.isoformat() if self.frozen_at else None,
-                "offset_seconds": self.offset.total_seconds()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> SimClock:
-        clock = cls()
-        if data:
-            clock.frozen_at = datetime.fromisoformat(data["frozen_at"]) if data.get("frozen_at") else None
-            clock.offset = timedelta(seconds=data.get("offset_seconds", 0.0))
-        return clock
 
 
 def wall_time() -> int:

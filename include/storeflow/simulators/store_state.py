@@ -30,7 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from storeflow.simulators.store_common import SimClock, WooError, parse_gmt, parse_money
+from storeflow.simulators.clock import SimClock
+from storeflow.simulators.store_common import WooError, parse_gmt, parse_money
 from storeflow.simulators.world import World
 
 CONSENT_META = {"email": "_storeflow_email_optout", "sms": "_storeflow_sms_optout"}
@@ -103,7 +104,7 @@ class StoreState:
 
     def __init__(self, options: StoreOptions | None = None, clock: SimClock | None = None) -> None:
         self.options = options or StoreOptions()
-        self.clock = clock or SimClock()
+        self.clock = clock or SimClock(whole_seconds=True)
         self.lock = threading.RLock()
         self.products: dict[int, dict[str, Any]] = {}  # products and variations (one id space)
         self.sku_index: dict[str, int] = {}
@@ -787,7 +788,8 @@ class StoreState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoreState:
         """The inverse of :meth:`to_json`."""
-        state = cls(StoreOptions(**data.get("options", {})), SimClock.from_json(data.get("clock")))
+        state = cls(StoreOptions(**data.get("options", {})))
+        state.clock.load_json(data.get("clock"))
         state.products = {p["id"]: p for p in (_from_json(x) for x in data.get("products", []))}
         state.orders = {o["id"]: o for o in (_from_json(x) for x in data.get("orders", []))}
         state.customers = {c["id"]: c for c in (_from_json(x) for x in data.get("customers", []))}
