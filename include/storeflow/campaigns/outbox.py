@@ -26,8 +26,13 @@ provider whether it has the key (:meth:`Sender.lookup`):
   never re-sent. The stable Message-ID additionally lets receiving systems de-duplicate.
 
 The lease must exceed the longest batch; provider marks are committed every
-``settings.dispatch_commit_every`` messages, so a crash leaves at most that many rows (plus the messages
-in flight on the ``settings.dispatch_connections`` parallel connections) to recover.
+``settings.dispatch_commit_every`` messages, so a crash leaves at most that many rows (plus the chunks of
+up to ``SEND_CHUNK`` messages in flight on each of the ``settings.dispatch_connections`` connections) to
+recover.
+
+**Throughput.** Rendering runs in the sending threads; each connection takes a chunk of messages and, when
+the relay advertises PIPELINING, sends them with one round trip each
+(:meth:`storeflow.campaigns.senders_smtp.SmtpEmailSender.send_batch`).
 """
 
 from __future__ import annotations
