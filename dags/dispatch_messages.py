@@ -19,6 +19,7 @@ from storeflow_airflow.factories import record_stop_replies_task
 
 @dag(
     dag_id="dispatch_messages",
+    description="Every 15 min: send due messages from the outbox by email and SMS, exactly once",
     schedule=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -29,6 +29,7 @@ from storeflow_airflow.defaults import POS_API_POOL, default_args
 
 @dag(
     dag_id="erase_customer",
+    description="Manual: GDPR erasure or export of one customer across warehouse, outbox, landing, POS and store",
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,

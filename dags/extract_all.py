@@ -26,6 +26,7 @@ OUTLETS = {"catalog": [CATALOG], "inventory": [CATALOG], "products": [CATALOG], 
 
 @dag(
     dag_id="extract_all",
+    description="Manual: full or incremental extract of every POS and store stream (first load, replays)",
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -16,6 +16,7 @@ from storeflow_airflow.defaults import default_args
 
 @dag(
     dag_id="measure_campaigns",
+    description="Nightly: campaign uplift against holdouts, attributed orders, HTML report",
     schedule=CronDataIntervalTimetable("0 5 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -17,6 +17,7 @@ from storeflow_airflow.defaults import default_args
 
 @dag(
     dag_id="monitor_freshness",
+    description="Every 15 min: alert when a stream has not synced within its freshness limit",
     schedule=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

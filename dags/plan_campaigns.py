@@ -21,6 +21,7 @@ from storeflow_airflow.factories import record_stop_replies_task
 
 @dag(
     dag_id="plan_campaigns",
+    description="Daily and on new scores: audiences, consent, caps, holdouts and send times into the outbox",
     schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable("0 6 * * *", timezone="UTC"),
                                  assets=CUSTOMER_SCORES),
     start_date=datetime(2026, 1, 1),

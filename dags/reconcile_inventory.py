@@ -21,6 +21,7 @@ from storeflow_airflow.factories import extract_task
 
 @dag(
     dag_id="reconcile_inventory",
+    description="Nightly: compare POS, warehouse and store stock; fix drift; alert above threshold",
     schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

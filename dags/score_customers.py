@@ -22,6 +22,7 @@ from storeflow_airflow.defaults import CUSTOMER_SCORES, CUSTOMERS, ORDERS, defau
 
 @dag(
     dag_id="score_customers",
+    description="On new orders/customers: RFM, BG/NBD + Gamma-Gamma CLV, churn, next order, affinity",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("30 4 * * *", timezone="UTC"),
                                  assets=(ORDERS & CUSTOMERS)),
     start_date=datetime(2026, 1, 1),

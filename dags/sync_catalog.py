@@ -22,6 +22,7 @@ from storeflow_airflow.factories import extract_task
 
 @dag(
     dag_id="sync_catalog",
+    description="Hourly: POS prices and sellable stock to the online store",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -24,6 +24,7 @@ from storeflow_airflow.factories import extract_task
 
 @dag(
     dag_id="sync_customers",
+    description="Nightly: customers and opt-outs both ways; golden records and consents",
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -22,6 +22,7 @@ from storeflow_airflow.factories import extract_task
 
 @dag(
     dag_id="sync_orders",
+    description="Hourly: online orders to POS stock adjustments and receipts",
     schedule=CronDataIntervalTimetable("15 * * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,

@@ -23,7 +23,7 @@ STORE_API_POOL = "store_api"
 
 
 def default_args(**overrides) -> dict:
-    """default_args for storeflow DAGs: retries with backoff, failure alert and recovery callbacks."""
+    """default_args for storeflow DAGs: retries with backoff, a task timeout, failure alert and recovery callbacks."""
     args = {
         "owner": OWNER,
         "retries": 2,
@@ -31,6 +31,9 @@ def default_args(**overrides) -> dict:
         "retry_delay": timedelta(seconds=float(os.environ.get("STOREFLOW_RETRY_DELAY_SECONDS", "30"))),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
+        # a hung task (a runaway template, a stuck socket) fails and alerts instead of holding a slot forever;
+        # STOREFLOW_TASK_TIMEOUT_MINUTES changes the default, a DAG may pass its own execution_timeout
+        "execution_timeout": timedelta(minutes=float(os.environ.get("STOREFLOW_TASK_TIMEOUT_MINUTES", "60"))),
         "on_failure_callback": [FailureAlertNotifier()],
         "on_success_callback": [RecoveryNotifier()],
     }

@@ -29,7 +29,8 @@ for dag_id, dag in bag.dags.items():
     out["dags"][dag_id] = {
         "tags": sorted(dag.tags or []), "owner": args.get("owner"), "retries": args.get("retries"),
         "has_failure_cb": bool(args.get("on_failure_callback")),
-        "tasks": len(dag.tasks), "doc": bool(dag.doc_md),
+        "tasks": len(dag.tasks), "doc": bool(dag.doc_md), "description": dag.description or "",
+        "untimed": sorted(t.task_id for t in dag.tasks if not t.execution_timeout),
     }
 print("PROBE" + json.dumps(out))
 """
@@ -67,3 +68,5 @@ def test_every_dag_has_operational_defaults(probe):
         assert info["retries"] >= 2, dag_id
         assert info["has_failure_cb"], f"{dag_id}: on_failure_callback missing from default_args"
         assert info["doc"], f"{dag_id}: doc_md missing"
+        assert info["description"].strip(), f"{dag_id}: description missing (shown in the DAG list)"
+        assert info["untimed"] == [], f"{dag_id}: tasks without execution_timeout: {info['untimed']}"
