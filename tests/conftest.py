@@ -34,6 +34,8 @@ def pg_available() -> bool:
 def _isolated_env(tmp_path, monkeypatch) -> None:
     """Every test gets its own data dir and no ambient warehouse/landing configuration."""
     monkeypatch.setenv("STOREFLOW_DATA_DIR", str(tmp_path / "data"))
+    # tests run against the simulators, i.e. the demo profile; production-profile tests set it themselves
+    monkeypatch.setenv("STOREFLOW_PROFILE", "demo")
     for var in ("STOREFLOW_WAREHOUSE_URL", "STOREFLOW_LANDING_URL", "STOREFLOW_S3_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
     from storeflow.settings import get_settings

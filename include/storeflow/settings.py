@@ -8,8 +8,10 @@ from :func:`get_settings`.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +27,12 @@ class Settings(BaseSettings):
     warehouse_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite file in data_dir.")
     landing_url: str | None = Field(None, description="s3://bucket/prefix or a folder; default data_dir/landing.")
     s3_endpoint_url: str | None = Field(None, description="Custom S3 endpoint (MinIO, moto).")
+
+    # --- profile -------------------------------------------------------------------------------
+    profile: Literal["production", "demo"] = Field(
+        "production", description="demo: simulators' loopback URLs and demo credentials are allowed "
+        "(make demo / airflow / sims set it); production: a missing credential or a loopback public URL "
+        "is an error naming what to set.")
 
     # --- simulators / endpoints ---------------------------------------------------------------
     pos_url: str = Field("http://127.0.0.1:8701", description="POS (Square-contract) base URL.")
@@ -58,10 +66,27 @@ class Settings(BaseSettings):
     )
     reconcile_orders_days: int = Field(7, ge=1, description="Store orders re-read by the nightly reconciliation.")
     drift_alert_units: int = Field(10, ge=0, description="Reconciliation drift that raises an alert.")
+    push_error_threshold: float = Field(
+        0.05, ge=0, le=1, description="Failed share of a push's records above which the push task fails."
+    )
+    push_error_min_failures: int = Field(
+        3, ge=1, description="Failures a push needs before the share can fail it (1 of 2 only warns)."
+    )
 
     # --- quality -------------------------------------------------------------------------------
     default_phone_region: str = Field("GB", description="Region for phone numbers without +country.")
-    quarantine_threshold: float = Field(0.05, ge=0, le=1, description="Bad-row share that fails a batch.")
+    quarantine_threshold: float = Field(
+        0.05, ge=0, le=1,
+        description="Bad-row share that fails a batch (only together with quarantine_min_rows).",
+    )
+    quarantine_min_rows: int = Field(
+        20, ge=1,
+        description="Bad rows a batch needs before its bad share can fail it: fewer are quarantined, the rest "
+                    "loads and a WARNING with the counts is logged (a 1-row hourly batch never fails on 1 bad row).",
+    )
+    earliest_order_date: date = Field(
+        date(1990, 1, 1), description="Orders dated before this are quarantined (date_out_of_range).",
+    )
     fuzzy_match_threshold: float = Field(0.92, ge=0, le=1, description="Confidence needed to merge fuzzily.")
 
     # --- scoring -------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def test_plan_dispatch_twice_sends_each_message_once(wh, campaigns_dir, smtp, sm
 
 
 def test_unsubscribe_endpoint_and_stop_reply_stop_the_next_send(wh, campaigns_dir, smtp, sms, monkeypatch):
-    from storeflow.campaigns.optouts import create_unsubscribe_app
+    from storeflow.endpoints import create_unsubscribe_app
 
     scores = _seed(wh)
     unsub = serve_in_thread(create_unsubscribe_app(wh))
@@ -307,3 +307,45 @@ def test_complaint_suppresses_the_channel(wh, campaigns_dir, smtp, sms):
         channel = conn.execute(select(messages.c.channel).where(messages.c.customer_id == "C002",
                                                                 messages.c.send_at >= later)).scalar()
     assert channel == "sms"
+
+
+def test_dispatch_without_secret_fails_and_sends_everything_once_fixed(wh, campaigns_dir, smtp, sms, monkeypatch):
+    """A missing unsubscribe secret fails the run loudly; emails stay planned and go out once it is set."""
+    from storeflow.campaigns.outbox import DispatchConfigError
+
+    scores = _seed(wh)
+    plan_campaigns(wh, AS_OF, campaigns_dir, scores=scores)
+    senders = _senders(smtp, sms)
+    with wh.connect() as conn:
+        emails = conn.execute(select(func.count()).where(messages.c.channel == "email")).scalar()
+    assert 0 < emails < 6
+    monkeypatch.delenv("STOREFLOW_UNSUBSCRIBE_SECRET")
+    with pytest.raises(DispatchConfigError, match="STOREFLOW_UNSUBSCRIBE_SECRET") as failed:
+        dispatch_due(wh, AS_OF + timedelta(minutes=1), senders=senders)
+    assert f"{emails} due email message(s) kept planned" in str(failed.value)
+    assert dict(_sent(wh)) == {"sent": 6 - emails, "planned": emails}  # SMS went out, email waits
+    assert smtp[2].list() == []
+    monkeypatch.setenv("STOREFLOW_UNSUBSCRIBE_SECRET", SECRET)
+    fixed = dispatch_due(wh, AS_OF + timedelta(minutes=20), senders=senders)
+    assert fixed.sent == emails
+    assert dispatch_due(wh, AS_OF + timedelta(minutes=40), senders=senders).sent == 0
+    assert dict(_sent(wh)) == {"sent": 6}
+    assert len(smtp[2].list()) == emails
+
+
+def test_production_profile_refuses_a_loopback_unsubscribe_address(wh, campaigns_dir, smtp, sms, monkeypatch):
+    from storeflow.campaigns.outbox import DispatchConfigError
+
+    scores = _seed(wh)
+    plan_campaigns(wh, AS_OF, campaigns_dir, scores=scores)
+    monkeypatch.setenv("STOREFLOW_PROFILE", "production")
+    monkeypatch.setenv("STOREFLOW_UNSUBSCRIBE_BASE_URL", "http://127.0.0.1:8727/u")
+    get_settings.cache_clear()
+    with pytest.raises(DispatchConfigError, match="STOREFLOW_UNSUBSCRIBE_BASE_URL"):
+        dispatch_due(wh, AS_OF + timedelta(minutes=1), senders=_senders(smtp, sms))
+    assert smtp[2].list() == []
+    monkeypatch.setenv("STOREFLOW_UNSUBSCRIBE_BASE_URL", "https://shop.example.com/u")
+    get_settings.cache_clear()
+    assert dispatch_due(wh, AS_OF + timedelta(minutes=20), senders=_senders(smtp, sms)).sent > 0
+    assert all(m["headers"]["List-Unsubscribe"].startswith("<https://shop.example.com/u/v1.")
+               for m in smtp[2].list())

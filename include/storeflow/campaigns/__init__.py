@@ -8,7 +8,7 @@ Entry points for the DAGs (import lazily from the submodules to keep DAG parsing
   -> DispatchSummary``
 * :func:`storeflow.campaigns.measurement.measure_campaigns` — ``measure_campaigns(engine, as_of, landing)
   -> dict``
-* :func:`storeflow.campaigns.optouts.process_inbound_sms` / ``create_unsubscribe_app``
+* :func:`storeflow.campaigns.optouts.process_inbound_sms` / :func:`storeflow.endpoints.create_unsubscribe_app`
 """
 
 from __future__ import annotations

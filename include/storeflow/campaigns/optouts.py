@@ -6,7 +6,8 @@ password/extra ``secret`` of the Airflow connection ``storeflow_unsubscribe`` (`
 JSON or URI form). There is no built-in secret: without one, tokens cannot be made or checked.
 Forged or tampered tokens fail a constant-time comparison.
 
-**Endpoint** (:func:`create_unsubscribe_app`, default port ``settings.unsubscribe_port`` = 8727):
+**Endpoint** (:func:`storeflow.endpoints.create_unsubscribe_app`, served by the public endpoints service,
+default port ``settings.unsubscribe_port`` = 8727):
 ``GET /u/{token}`` shows a confirmation page with a button; ``POST /u/{token}`` (RFC 8058 one-click:
 body ``List-Unsubscribe=One-Click``, or the page's button) records ``unsubscribed`` for (customer, email,
 topic) in ``consents`` — idempotent, no login. A token for topic ``marketing`` opts out of all marketing
@@ -30,11 +31,10 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from html import escape
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, select
 
 from storeflow.warehouse.schema import consents, customers
 
@@ -42,6 +42,11 @@ SECRET_ENV = "STOREFLOW_UNSUBSCRIBE_SECRET"
 AIRFLOW_CONN_ENV = "AIRFLOW_CONN_STOREFLOW_UNSUBSCRIBE"
 STOP_WORDS = frozenset({"STOP", "QUIT", "END", "REVOKE", "OPT OUT", "CANCEL", "UNSUBSCRIBE", "STOPALL", "OPTOUT"})
 SOURCE = "storeflow"
+
+
+# v1.<customer>.<topic>.<32-byte signature>, unpadded base64url only: anything else is refused before decoding
+_TOKEN_SHAPE = re.compile(r"v1\.[A-Za-z0-9_-]{1,600}\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{43}")
+ONE_CLICK_BODY = ("List-Unsubscribe", "One-Click")
 
 
 class TokenError(ValueError):
@@ -90,9 +95,9 @@ def make_token(customer_id: str, topic: str, secret: bytes | None = None) -> str
 def verify_token(token: str, secret: bytes | None = None) -> tuple[str, str]:
     """(customer_id, topic) of a valid token; :class:`TokenError` otherwise."""
     secret = secret or unsubscribe_secret()
-    parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 4 or parts[0] != "v1" or len(token) > 1024:
+    if not isinstance(token, str) or len(token) > 1024 or not _TOKEN_SHAPE.fullmatch(token):
         raise TokenError("malformed token")
+    parts = token.split(".")
     try:
         customer_id = _unb64(parts[1]).decode()
         topic = _unb64(parts[2]).decode()
@@ -109,6 +114,21 @@ def verify_token(token: str, secret: bytes | None = None) -> tuple[str, str]:
 def unsubscribe_url(customer_id: str, topic: str, base_url: str, secret: bytes | None = None) -> str:
     """The one-click URL for ``List-Unsubscribe`` and the visible link."""
     return f"{base_url.rstrip('/')}/{make_token(customer_id, topic, secret)}"
+
+
+def is_public_url(url: str | None) -> bool:
+    """True for an http(s) URL whose host is not loopback, unspecified or ``localhost``."""
+    import ipaddress
+
+    parts = urlsplit(url or "")
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_unspecified)
 
 
 def record_optout(conn: Connection, customer_id: str, channel: str, topic: str, *, reason: str,
@@ -172,51 +192,3 @@ def _when(value: Any) -> datetime | None:
             return datetime.fromisoformat(str(value)).astimezone(UTC)
         except ValueError:
             return None
-
-
-_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
-<body style="font-family:sans-serif;max-width:32em;margin:3em auto">{body}</body></html>"""
-
-
-def create_unsubscribe_app(engine: Engine, shop_name: str | None = None):
-    """FastAPI app: ``GET /u/{token}`` confirmation page, ``POST /u/{token}`` one-click unsubscribe."""
-    from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse
-
-    from storeflow.settings import get_settings
-
-    name = escape(shop_name or get_settings().shop_name)
-    app = FastAPI(title="storeflow unsubscribe")
-
-    def _check(token: str) -> tuple[str, str] | None:
-        try:
-            return verify_token(token)
-        except TokenError:
-            return None
-
-    @app.get("/u/{token}", response_class=HTMLResponse)
-    def confirm(token: str) -> HTMLResponse:
-        if _check(token) is None:
-            return HTMLResponse(_PAGE.format(title="Invalid link", body="<p>This link is not valid.</p>"), 400)
-        _, topic = _check(token)  # type: ignore[misc]
-        body = (f"<h1>Unsubscribe</h1><p>Stop {escape(topic)} emails from {name}?</p>"
-                f'<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-                f'<button type="submit">Unsubscribe</button></form>')
-        return HTMLResponse(_PAGE.format(title="Unsubscribe", body=body))
-
-    @app.post("/u/{token}", response_class=HTMLResponse)
-    def one_click(token: str) -> HTMLResponse:
-        checked = _check(token)
-        if checked is None:
-            return HTMLResponse(_PAGE.format(title="Invalid link", body="<p>This link is not valid.</p>"), 400)
-        customer_id, topic = checked
-        with engine.begin() as conn:
-            record_optout(conn, customer_id, "email", topic, reason="one-click unsubscribe")
-        body = f"<h1>Unsubscribed</h1><p>You will no longer receive {escape(topic)} emails from {name}.</p>"
-        return HTMLResponse(_PAGE.format(title="Unsubscribed", body=body))
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    return app

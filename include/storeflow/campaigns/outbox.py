@@ -30,6 +30,11 @@ The lease must exceed the longest batch; provider marks are committed every
 up to ``SEND_CHUNK`` messages in flight on each of the ``settings.dispatch_connections`` connections) to
 recover.
 
+**Configuration problems lose nothing.** A channel that cannot send (email without an unsubscribe secret, a
+channel without a sender) is not claimed at all: its due messages stay ``planned``, the other channels send,
+and the run then raises :class:`DispatchConfigError` naming what to set, so the task fails and alerts. Once
+fixed, the next run sends them, exactly once.
+
 **Throughput.** Rendering runs in the sending threads; each connection takes a chunk of messages and, when
 the relay advertises PIPELINING, sends them with one round trip each
 (:meth:`storeflow.campaigns.senders_smtp.SmtpEmailSender.send_batch`).
@@ -49,10 +54,10 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, bindparam, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 
 from storeflow.campaigns.definitions import Campaign
-from storeflow.campaigns.optouts import MissingSecret, unsubscribe_secret, unsubscribe_url
+from storeflow.campaigns.optouts import MissingSecret, is_public_url, unsubscribe_secret, unsubscribe_url
 from storeflow.campaigns.policy import consent_allows
 from storeflow.campaigns.senders import (
     LookupUnsupported,
@@ -80,6 +85,10 @@ SEND_CHUNK = 25  # messages per hand-off to a sending thread
 # what dispatch reads of a claimed row (RETURNING fewer columns keeps the claim cheap)
 _CLAIMED = ("id", "message_key", "run_id", "campaign_id", "customer_id", "channel", "topic", "kind", "send_at",
             "attempts", "claimed_at", "payload")
+
+
+class DispatchConfigError(RuntimeError):
+    """Due messages could not be sent because of configuration; they stay planned until it is fixed."""
 
 
 @dataclass
@@ -124,11 +133,13 @@ def insert_planned(conn, frame: pd.DataFrame, run_id: str, now: datetime) -> int
 
 
 # --- dispatch --------------------------------------------------------------------------------------
-def _claim(engine: Engine, now: datetime, n: int) -> tuple[str, list[Any]]:
+def _claim(engine: Engine, now: datetime, n: int, blocked: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
     token = secrets.token_hex(8)
     sub = (select(messages.c.id)
            .where(messages.c.state == "planned", messages.c.send_at <= now)
            .order_by(messages.c.send_at, messages.c.id).limit(n))
+    if blocked:
+        sub = sub.where(messages.c.channel.not_in(sorted(blocked)))
     if engine.dialect.name == "postgresql":
         sub = sub.with_for_update(skip_locked=True)
     stmt = (update(messages)
@@ -170,7 +181,9 @@ def _load_context(engine: Engine, rows: list[Any]) -> tuple[dict, dict, set, dic
 
 def render_message(row: Any, campaign: Campaign, contact: Any, settings: Any, secret: bytes | None) -> OutboundMessage:
     """Render the outbox row for its channel (deterministic: a re-render gives the same content)."""
-    url = unsubscribe_url(row.customer_id, row.topic, settings.unsubscribe_base_url, secret)
+    # SMS opt out by replying STOP and need no link: they go out even while the link secret is missing
+    url = (unsubscribe_url(row.customer_id, row.topic, settings.unsubscribe_base_url, secret)
+           if row.channel == "email" or secret is not None else "")
     ctx = {
         "customer": {"customer_id": row.customer_id, "given_name": contact.given_name,
                      "family_name": contact.family_name},
@@ -323,16 +336,13 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
     connections = connections or settings.dispatch_connections
     summary = DispatchSummary()
     recover_stale(engine, now, senders, summary)
-    try:
-        secret: bytes | None = unsubscribe_secret()
-    except MissingSecret:
-        secret = None
+    secret, blocked = _unsendable_channels(senders)
     skipped: Counter[str] = Counter()
     by_campaign: Counter[str] = Counter()
     pools: dict[str, _SenderPool] = {}
     try:
         while summary.claimed < limit:
-            token, rows = _claim(engine, now, min(CLAIM_BATCH, limit - summary.claimed))
+            token, rows = _claim(engine, now, min(CLAIM_BATCH, limit - summary.claimed), frozenset(blocked))
             if not rows:
                 break
             summary.claimed += len(rows)
@@ -346,10 +356,6 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
                     reason = _block_reason(row, contact, statuses, suppressed, now, settings)
                     if reason is None and campaign is None:
                         reason = "definition_missing"
-                    if reason is None and secret is None and row.channel == "email":
-                        reason = "no_unsubscribe_secret"
-                    if reason is None and senders.get(row.channel) is None:
-                        reason = "no_sender"
                     if reason is not None:
                         skipped[reason] += 1
                         marker.add(row.id, {"state": "skipped", "error": reason, "updated_at": now})
@@ -369,7 +375,43 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
             pool.close()
     summary.skipped = dict(skipped)
     summary.by_campaign = dict(by_campaign)
+    _raise_if_blocked(engine, now, blocked, summary)
     return summary
+
+
+def _unsendable_channels(senders: dict[str, Sender]) -> tuple[bytes | None, dict[str, str]]:
+    """The unsubscribe secret (or None) and, per channel that cannot send now, what to configure."""
+    blocked: dict[str, str] = {}
+    try:
+        secret: bytes | None = unsubscribe_secret()
+    except MissingSecret as exc:
+        secret = None
+        blocked["email"] = str(exc)
+    settings = get_settings()
+    if settings.profile != "demo" and not is_public_url(settings.unsubscribe_base_url):
+        blocked.setdefault("email", "set STOREFLOW_UNSUBSCRIBE_BASE_URL to the public https address of the "
+                                    "endpoints service (a loopback address cannot receive unsubscribe clicks)")
+    for channel in ("email", "sms"):
+        if senders.get(channel) is None:
+            blocked.setdefault(channel, f"no {channel} sender configured (connection storeflow_"
+                                        f"{'smtp' if channel == 'email' else 'sms'} or its settings)")
+    return secret, blocked
+
+
+def _raise_if_blocked(engine: Engine, now: datetime, blocked: dict[str, str], summary: DispatchSummary) -> None:
+    """Fail the run when due messages wait on a channel that configuration blocks (they stay planned)."""
+    if not blocked:
+        return
+    with engine.connect() as conn:
+        waiting = dict(conn.execute(
+            select(messages.c.channel, func.count()).where(
+                messages.c.state == "planned", messages.c.send_at <= now,
+                messages.c.channel.in_(sorted(blocked))).group_by(messages.c.channel)).all())
+    if not any(waiting.values()):
+        return
+    problems = "; ".join(f"{n} due {channel} message(s) kept planned: {blocked[channel]}"
+                         for channel, n in sorted(waiting.items()) if n)
+    raise DispatchConfigError(f"dispatch could not send ({summary.sent} sent otherwise): {problems}")
 
 
 def _record(row, result: str | SendError | TemplateProblem, provider: str, marker: _Marker,
