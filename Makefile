@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo sims airflow bench clean
+.PHONY: venv test lint demo sims airflow bench clean migrate endpoints
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,14 +24,24 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+	STOREFLOW_PROFILE=demo $(BIN)/python scripts/demo.py
 
 sims: $(STAMP)
-	$(BIN)/python -m storeflow.simulators
+	STOREFLOW_PROFILE=demo $(BIN)/python -m storeflow.simulators
+
+# Bring the warehouse (STOREFLOW_WAREHOUSE_URL, else the SQLite default) to the newest schema revision.
+migrate: $(STAMP)
+	$(BIN)/python -m storeflow.warehouse migrate
+
+# The public endpoints (unsubscribe page, one-click POST, webhooks) on ENDPOINTS_PORT (8727); needs
+# STOREFLOW_UNSUBSCRIBE_SECRET. Put it behind TLS at STOREFLOW_UNSUBSCRIBE_BASE_URL in production.
+endpoints: $(STAMP)
+	$(BIN)/python -m storeflow.warehouse migrate
+	$(BIN)/python -m storeflow.endpoints --port $${ENDPOINTS_PORT:-8727}
 
 # Local Airflow (standalone) + simulators + demo connections; UI on 127.0.0.1, port env AIRFLOW_PORT (8080).
 airflow: $(STAMP)
-	$(BIN)/python scripts/airflow_local.py
+	STOREFLOW_PROFILE=demo $(BIN)/python scripts/airflow_local.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
