@@ -221,7 +221,11 @@ def load_campaigns(directory: Path) -> tuple[list[Campaign], list[DefinitionErro
         except OSError as exc:
             errors.append(DefinitionError(name, "(file)", f"unreadable: {exc}"))
             continue
-        campaign, errs = parse_campaign(data, name)
+        try:
+            campaign, errs = parse_campaign(data, name)
+        except Exception as exc:  # nothing in one file may stop the others from loading
+            errors.append(DefinitionError(name, "(file)", f"cannot be loaded: {type(exc).__name__}: {exc}"[:500]))
+            continue
         errors.extend(errs)
         if campaign is None:
             continue

@@ -196,6 +196,13 @@ def write_plan(engine: Engine, summary: PlanSummary, campaigns: list[Campaign], 
         finished = datetime.now(UTC)
         rows = []
         for campaign in campaigns:
+            if campaign.id in result.errors:
+                rows.append({"run_id": run_id, "campaign_id": campaign.id, "as_of": as_of, "started_at": started,
+                             "finished_at": finished, "eligible": 0, "planned": 0, "held_quiet_hours": 0,
+                             "excluded": {}, "definition": campaign.model_dump(mode="json"),
+                             "error": result.errors[campaign.id][:2000]})
+                summary.errors.append(f"{campaign.id}: {result.errors[campaign.id]}")
+                continue
             st = result.stats[campaign.id]
             st["excluded"] = {k: v for k, v in st["excluded"].items() if v}
             rows.append({"run_id": run_id, "campaign_id": campaign.id, "as_of": as_of, "started_at": started,

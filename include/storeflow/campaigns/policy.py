@@ -31,6 +31,7 @@ transactional message only needs the absence of an opt-out.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,7 +49,10 @@ from storeflow.campaigns.definitions import (
     ReplenishmentTrigger,
 )
 from storeflow.campaigns.holdout import GLOBAL_SCOPE, buckets
+from storeflow.campaigns.rules import RuleError
 from storeflow.campaigns.sendtime import schedule
+
+log = logging.getLogger(__name__)
 
 REASONS = ("no_address", "consent", "suppressed", "global_holdout", "campaign_holdout", "smart_sending",
            "frequency_cap", "purchase_cooldown", "reeligibility", "arbitration")
@@ -98,6 +102,7 @@ class PlanResult:
     exclusions: pd.DataFrame
     holdouts: pd.DataFrame
     stats: dict[str, dict[str, Any]]
+    errors: dict[str, str] = field(default_factory=dict)  # campaign id -> why it was left out of this run
 
 
 class _Context:
@@ -236,8 +241,14 @@ def plan(campaigns: list[Campaign], inputs: PlanInputs, as_of: datetime, setting
     hold_parts: list[pd.DataFrame] = []
     survivors: list[pd.DataFrame] = []
 
+    errors: dict[str, str] = {}
     for campaign in campaigns:
-        cand = _candidates(campaign, ctx, inputs)
+        try:
+            cand = _candidates(campaign, ctx, inputs)
+        except RuleError as exc:  # this campaign's rule fails on this data: leave it out, plan the others
+            errors[campaign.id] = f"audience: {exc}"
+            log.error("campaign %s disabled for this run: audience: %s", campaign.id, exc)
+            continue
         pos = cand["pos"].to_numpy(dtype="int64")
         st = {"eligible": int(len(pos)), "planned": 0, "held_quiet_hours": 0,
               "excluded": {r: 0 for r in REASONS}}
@@ -330,7 +341,7 @@ def plan(campaigns: list[Campaign], inputs: PlanInputs, as_of: datetime, setting
         stats[cid]["held_quiet_hours"] = int(grp["held_quiet_hours"].sum())
     holdouts = (pd.concat(hold_parts, ignore_index=True).drop_duplicates(["scope", "customer_id"])
                 if hold_parts else pd.DataFrame(columns=["scope", "customer_id", "bucket", "share"]))
-    return PlanResult(messages=messages, exclusions=exclusions, holdouts=holdouts, stats=stats)
+    return PlanResult(messages=messages, exclusions=exclusions, holdouts=holdouts, stats=stats, errors=errors)
 
 
 def _empty_messages() -> pd.DataFrame:

@@ -47,6 +47,7 @@ _TOKEN = re.compile(
 KEYWORDS = {"and", "or", "not", "in", "is", "null", "true", "false"}
 FUNCTIONS = {"coalesce", "abs", "min", "max"}
 MAX_LENGTH = 2000
+MAX_DEPTH = 32  # nesting of parentheses, not, unary minus and call arguments
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,17 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.toks = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nested(self, parse: Any) -> Node:
+        """Parse a nested construct, refusing nesting deeper than :data:`MAX_DEPTH`."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise RuleError(f"rule nested deeper than {MAX_DEPTH} levels at position {self.peek().pos}")
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     def peek(self) -> Tok:
         return self.toks[self.i]
@@ -134,7 +146,7 @@ class _Parser:
 
     def not_(self) -> Node:
         if self.accept("kw", "not"):
-            return ("not", self.not_())
+            return ("not", self.nested(self.not_))
         return self.cmp()
 
     def cmp(self) -> Node:
@@ -183,7 +195,7 @@ class _Parser:
 
     def unary(self) -> Node:
         if self.accept("op", "-"):
-            inner = self.unary()
+            inner = self.nested(self.unary)
             if inner[0] == "lit" and isinstance(inner[1], (int, float)):
                 return ("lit", -inner[1])
             return ("neg", inner)
@@ -200,7 +212,7 @@ class _Parser:
         if tok.kind == "kw" and tok.value == "null":
             return ("lit", None)
         if tok.kind == "op" and tok.value == "(":
-            node = self.or_()
+            node = self.nested(self.or_)
             self.expect("op", ")")
             return node
         if tok.kind == "ident":
@@ -208,9 +220,9 @@ class _Parser:
                 if tok.value not in FUNCTIONS:
                     raise RuleError(f"unknown function {tok.value!r} at position {tok.pos}")
                 self.take()
-                args = [self.or_()]
+                args = [self.nested(self.or_)]
                 while self.accept("op", ","):
-                    args.append(self.or_())
+                    args.append(self.nested(self.or_))
                 self.expect("op", ")")
                 if tok.value == "abs" and len(args) != 1:
                     raise RuleError("abs() takes one argument")
@@ -244,9 +256,12 @@ class Rule:
 
     def evaluate(self, frame: pd.DataFrame) -> np.ndarray:
         """Boolean numpy mask: rows of ``frame`` matching the rule (null comparisons are false)."""
-        value = _eval(self.tree, frame)
-        arr = _as_bool(value, len(frame))
-        return arr
+        try:
+            return _as_bool(_eval(self.tree, frame), len(frame))
+        except RuleError:
+            raise
+        except Exception as exc:  # a rule that parses but cannot be evaluated on this data
+            raise RuleError(f"rule cannot be evaluated: {type(exc).__name__}: {exc}"[:500]) from exc
 
 
 def parse_rule(text: str) -> Rule:

@@ -1,7 +1,9 @@
 """Message rendering with sandboxed Jinja2: email (subject, HTML, text) and SMS with segment counting.
 
-Templates run in :class:`jinja2.sandbox.SandboxedEnvironment` (no attribute access to internals, no
-imports); HTML output is autoescaped. Every email gets a footer with a visible unsubscribe link and the
+Templates run in a :class:`jinja2.sandbox.SandboxedEnvironment` (no attribute access to internals, no
+imports) with limits: ranges up to Jinja's ``MAX_RANGE``, powers with small exponents and results, repeated
+strings and lists up to :data:`MAX_OUTPUT` characters, and rendered output up to :data:`MAX_OUTPUT`; any
+failure, of any kind, is a :class:`TemplateProblem` for that one campaign. HTML output is autoescaped. Every email gets a footer with a visible unsubscribe link and the
 shop's postal address; every marketing SMS ends with an opt-out instruction — campaigns cannot forget them.
 """
 
@@ -14,7 +16,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 if TYPE_CHECKING:
     from storeflow.campaigns.definitions import Campaign
@@ -28,8 +30,33 @@ _GSM_BASIC = set(
 _GSM_EXTENDED = set("^{}\\[~]|€\f")
 
 
+MAX_OUTPUT = 100_000  # characters of one rendered template, and of any string or list it builds
+MAX_EXPONENT = 64
+MAX_POWER_BITS = 256
+
+
 class TemplateProblem(ValueError):
     """A template that does not compile or render."""
+
+
+class _LimitedSandbox(SandboxedEnvironment):
+    """The sandbox with arithmetic that cannot hang the worker or exhaust its memory."""
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+            if isinstance(left, int) and isinstance(right, int) and right > 0 \
+                    and abs(left).bit_length() * right > MAX_POWER_BITS:
+                raise SecurityError("power result too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
+                        and len(seq) * times > MAX_OUTPUT:
+                    raise SecurityError(f"repetition longer than {MAX_OUTPUT}")
+        return super().call_binop(context, operator, left, right)
 
 
 def sms_segments(body: str) -> tuple[int, str]:
@@ -51,7 +78,7 @@ def _money(minor: Any, currency: str = "GBP") -> str:
 
 
 def _env(autoescape: bool, strict: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _LimitedSandbox(
         autoescape=autoescape, undefined=StrictUndefined if strict else ChainableUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
@@ -66,16 +93,26 @@ _ENVS = {(a, s): _env(a, s) for a in (True, False) for s in (True, False)}
 def _compile(source: str, html: bool, strict: bool):
     try:
         return _ENVS[(html, strict)].from_string(source)
-    except TemplateError as exc:
-        raise TemplateProblem(f"template does not compile: {exc}") from exc
+    except (TemplateError, RecursionError, MemoryError, ValueError, TypeError) as exc:
+        raise TemplateProblem(f"template does not compile: {exc}"[:500]) from exc
 
 
 def render(source: str, context: dict[str, Any], *, html: bool = False, strict: bool = False) -> str:
-    """Render one template string in the sandbox."""
+    """Render one template string in the sandbox, at most :data:`MAX_OUTPUT` characters."""
+    template = _compile(source, html, strict)
+    parts: list[str] = []
+    size = 0
     try:
-        return _compile(source, html, strict).render(**context)
-    except TemplateError as exc:
-        raise TemplateProblem(f"template does not render: {exc}") from exc
+        for chunk in template.generate(**context):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateProblem(f"template output longer than {MAX_OUTPUT} characters")
+            parts.append(chunk)
+    except TemplateProblem:
+        raise
+    except Exception as exc:  # any failure inside a campaign's template is that campaign's problem
+        raise TemplateProblem(f"template does not render: {type(exc).__name__}: {exc}"[:500]) from exc
+    return "".join(parts)
 
 
 @dataclass(frozen=True)
