@@ -8,6 +8,7 @@ happened at each step from the warehouse.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -294,6 +295,67 @@ def show_campaigns(engine, sims) -> None:
               f"and List-Unsubscribe-Post={mail['headers'].get('List-Unsubscribe-Post')}")
 
 
+def fast_forward_dispatch(engine, sims, start, hours: int = 24) -> None:
+    """Run the dispatcher for every hour of the next day, as dispatch_messages would, and print what went out.
+
+    Campaign messages wait for each customer's best local hour inside the channel's quiet hours, so a demo
+    run at any time of day sends little at once; moving the dispatcher's clock shows the whole day.
+    """
+    from datetime import timedelta
+
+    from storeflow.campaigns.outbox import dispatch_due
+    from storeflow.settings import get_settings
+
+    os.environ.update(sims.env())
+    get_settings.cache_clear()
+    sent_email = sent_sms = 0
+    line = []
+    for hour in range(1, hours + 1):
+        now = start + timedelta(hours=hour)
+        before_mail = len(sims.smtp_state.list())
+        before_sms = _outbound_sms(sims)
+        summary = dispatch_due(engine, now)
+        mails, texts = len(sims.smtp_state.list()) - before_mail, _outbound_sms(sims) - before_sms
+        sent_email, sent_sms = sent_email + mails, sent_sms + texts
+        if summary.sent:
+            line.append(f"{now:%H}:00 {mails}✉ {texts}✆")
+    print("  dispatcher clock moved hour by hour through the next 24 h (UTC hour: emails ✉ / texts ✆ sent):")
+    for i in range(0, len(line), 6):
+        print("    " + "   ".join(line[i:i + 6]))
+    print(f"  over the day: {sent_email} emails and {sent_sms} texts sent, each message exactly once")
+
+
+def _outbound_sms(sims) -> int:
+    return sum(1 for m in sims.sms_state.messages if m.get("direction") == "outbound-api")
+
+
+def unsubscribe_click(engine, sims, endpoints_url: str) -> None:
+    """Click one email's one-click unsubscribe (RFC 8058 POST, as Gmail does) and show the opt-out recorded."""
+    import requests
+    from sqlalchemy import select
+
+    from storeflow.warehouse.schema import consents, messages
+
+    mail = next((m for m in sims.smtp_state.list()
+                 if m["headers"].get("List-Unsubscribe", "").startswith(f"<{endpoints_url}")), None)
+    if mail is None:
+        print("  no email was sent, so there is no unsubscribe link to click")
+        return
+    url = mail["headers"]["List-Unsubscribe"].split(",")[0].strip("<> ")
+    key = mail["headers"].get("X-Storeflow-Message-Key")
+    resp = requests.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=10)
+    with engine.connect() as conn:
+        row = conn.execute(select(messages.c.customer_id, messages.c.topic).where(messages.c.message_key == key)).first()
+        status = conn.execute(select(consents.c.status, consents.c.topic, consents.c.reason).where(
+            consents.c.customer_id == row.customer_id, consents.c.channel == "email",
+            consents.c.topic == row.topic)).first() if row else None
+    print(f"  one-click POST to {endpoints_url}/u/… → HTTP {resp.status_code}")
+    if status is not None:
+        print(f"  consent of {row.customer_id} for email/{status.topic}: {status.status} ({status.reason}); "
+              "the dispatcher re-checks consent before every send and sync_customers carries it to the POS "
+              "and the store")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -325,8 +387,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  SMTP sink                  {sims.smtp_host}:{sims.smtp_port}  (API {sims.smtp_api_url})")
         print(f"  seeded: {len(world.products)} products, {len(world.pos_customers)} POS customers, "
               f"{len(world.store_customers)} store customers, {len(world.orders)} orders over two years")
-        env = airflow_env({**sims.env(), "STOREFLOW_RETRY_DELAY_SECONDS": "3",
-                           "STOREFLOW_UNSUBSCRIBE_SECRET": os.environ["STOREFLOW_UNSUBSCRIBE_SECRET"]})
+        from storeflow.simulators.serve import serve_in_thread
+        from storeflow.simulators.webhook_sink import WebhookState, create_webhook_app
+
+        alerts_state = WebhookState()
+        alerts_sink = serve_in_thread(create_webhook_app(alerts_state))
+        alerts_conn = json.dumps({"conn_type": "http", "password": f"{alerts_sink.url}/hooks/storeflow-demo"})
+        print(f"  alerting: Slack incoming webhook → local catcher {alerts_sink.url} (connection storeflow_alerts)")
+        env = airflow_env({**sims.env(), "STOREFLOW_RETRY_DELAY_SECONDS": "3", "STOREFLOW_PROFILE": "demo",
+                           "STOREFLOW_UNSUBSCRIBE_SECRET": os.environ["STOREFLOW_UNSUBSCRIBE_SECRET"],
+                           "AIRFLOW_CONN_STOREFLOW_ALERTS": alerts_conn})
 
         say("2. Airflow metadata database")
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
@@ -356,13 +426,33 @@ def main(argv: list[str] | None = None) -> int:
         run_dag("score_customers", env)
         show_scores(engine)
 
-        say("8. Campaigns: plan, dispatch, measure")
-        for dag_id in ("plan_campaigns", "dispatch_messages", "measure_campaigns"):
+        say("8. Campaigns: plan, dispatch, a day of sending, one unsubscribe, measure")
+        from datetime import UTC, datetime
+
+        from storeflow.endpoints import create_public_app
+        from storeflow.simulators.serve import serve_in_thread
+
+        endpoints = serve_in_thread(create_public_app(engine))
+        env["STOREFLOW_UNSUBSCRIBE_BASE_URL"] = os.environ["STOREFLOW_UNSUBSCRIBE_BASE_URL"] = f"{endpoints.url}/u"
+        print(f"  public endpoints service (unsubscribe page + one-click POST) at {endpoints.url}")
+        started = datetime.now(UTC)
+        for dag_id in ("plan_campaigns", "dispatch_messages"):
             run_dag(dag_id, env)
+        fast_forward_dispatch(engine, sims, started)
+        unsubscribe_click(engine, sims, endpoints.url)
+        run_dag("measure_campaigns", env)
         show_campaigns(engine, sims)
+        endpoints.stop()
 
         say("9. Operations")
         run_dag("monitor_freshness", env)
+        received = alerts_state.list()
+        print(f"  alerts: the Slack catcher received {len(received)} message(s) during the demo"
+              + (": " + "; ".join(str(p["body"].get("text", ""))[:80] for p in received[:3]) if received else
+                 " (no DAG failed and every stream is fresh)"))
+        print("  in production set storeflow_alerts (Slack webhook) and/or storeflow_smtp extra.to (email); "
+              "without either, failures show only in the task logs")
+        alerts_sink.stop()
         print(f"  every DAG run's log is under {rel(LOGS)}/")
     print("\nDemo finished.")
     return 0

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
     smtp_port: int = Field(8725, ge=1, le=65535, description="SMTP relay port.")
     smtp_api_url: str = Field("http://127.0.0.1:8726", description="SMTP sink HTTP API (simulator only).")
+    smtp_username: str | None = Field(None, description="SMTP AUTH user (else the connection storeflow_smtp).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP AUTH password.")
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(
+        "none", description="SMTP transport security: starttls (port 587), ssl (implicit TLS, port 465) or none.")
 
     # --- sync ----------------------------------------------------------------------------------
     stock_buffer: int = Field(0, ge=0, description="Units held back from the online store per SKU.")

@@ -338,14 +338,39 @@ def test_production_profile_refuses_a_loopback_unsubscribe_address(wh, campaigns
 
     scores = _seed(wh)
     plan_campaigns(wh, AS_OF, campaigns_dir, scores=scores)
+    senders = _senders(smtp, sms)  # the simulators' senders, built while still in the demo profile
     monkeypatch.setenv("STOREFLOW_PROFILE", "production")
     monkeypatch.setenv("STOREFLOW_UNSUBSCRIBE_BASE_URL", "http://127.0.0.1:8727/u")
     get_settings.cache_clear()
     with pytest.raises(DispatchConfigError, match="STOREFLOW_UNSUBSCRIBE_BASE_URL"):
-        dispatch_due(wh, AS_OF + timedelta(minutes=1), senders=_senders(smtp, sms))
+        dispatch_due(wh, AS_OF + timedelta(minutes=1), senders=senders)
     assert smtp[2].list() == []
     monkeypatch.setenv("STOREFLOW_UNSUBSCRIBE_BASE_URL", "https://shop.example.com/u")
     get_settings.cache_clear()
-    assert dispatch_due(wh, AS_OF + timedelta(minutes=20), senders=_senders(smtp, sms)).sent > 0
+    assert dispatch_due(wh, AS_OF + timedelta(minutes=20), senders=senders).sent > 0
     assert all(m["headers"]["List-Unsubscribe"].startswith("<https://shop.example.com/u/v1.")
                for m in smtp[2].list())
+
+
+def test_unusable_relay_keeps_email_planned_and_fails_the_run(wh, campaigns_dir, smtp, sms):
+    """A relay that refuses the connection (or the login) is found before claiming: nothing is lost."""
+    import socket
+
+    from storeflow.campaigns.outbox import DispatchConfigError
+
+    scores = _seed(wh)
+    plan_campaigns(wh, AS_OF, campaigns_dir, scores=scores)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    senders = _senders(smtp, sms)
+    senders["email"] = SmtpEmailSender.from_settings(get_settings(), host="127.0.0.1", port=closed_port)
+    with pytest.raises(DispatchConfigError, match="smtp sender unusable .*storeflow_smtp"):
+        dispatch_due(wh, AS_OF + timedelta(minutes=1), senders=senders)
+    with wh.connect() as conn:
+        waiting = conn.execute(select(func.count()).where(messages.c.channel == "email",
+                                                          messages.c.state == "planned",
+                                                          messages.c.attempts == 0)).scalar()
+        emails = conn.execute(select(func.count()).where(messages.c.channel == "email")).scalar()
+    assert waiting == emails > 0  # never claimed, no attempt used up
+    assert dispatch_due(wh, AS_OF + timedelta(minutes=20), senders=_senders(smtp, sms)).sent == emails

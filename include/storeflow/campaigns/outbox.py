@@ -66,6 +66,7 @@ from storeflow.campaigns.senders import (
     RecipientOptedOut,
     Sender,
     SendError,
+    SenderUnavailable,
     TransientSendError,
     default_senders,
 )
@@ -336,7 +337,7 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
     connections = connections or settings.dispatch_connections
     summary = DispatchSummary()
     recover_stale(engine, now, senders, summary)
-    secret, blocked = _unsendable_channels(senders)
+    secret, blocked = _unsendable_channels(engine, now, senders)
     skipped: Counter[str] = Counter()
     by_campaign: Counter[str] = Counter()
     pools: dict[str, _SenderPool] = {}
@@ -379,7 +380,8 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
     return summary
 
 
-def _unsendable_channels(senders: dict[str, Sender]) -> tuple[bytes | None, dict[str, str]]:
+def _unsendable_channels(engine: Engine, now: datetime, senders: dict[str, Sender]
+                         ) -> tuple[bytes | None, dict[str, str]]:
     """The unsubscribe secret (or None) and, per channel that cannot send now, what to configure."""
     blocked: dict[str, str] = {}
     try:
@@ -392,10 +394,23 @@ def _unsendable_channels(senders: dict[str, Sender]) -> tuple[bytes | None, dict
         blocked.setdefault("email", "set STOREFLOW_UNSUBSCRIBE_BASE_URL to the public https address of the "
                                     "endpoints service (a loopback address cannot receive unsubscribe clicks)")
     for channel in ("email", "sms"):
-        if senders.get(channel) is None:
-            blocked.setdefault(channel, f"no {channel} sender configured (connection storeflow_"
-                                        f"{'smtp' if channel == 'email' else 'sms'} or its settings)")
+        conn_id = f"storeflow_{'smtp' if channel == 'email' else 'sms'}"
+        sender = senders.get(channel)
+        if sender is None:
+            blocked.setdefault(channel, f"no {channel} sender configured (connection {conn_id} or its settings)")
+        elif channel not in blocked and hasattr(sender, "check") and _has_due(engine, now, channel):
+            try:
+                sender.check()  # log in once before claiming: refused credentials keep the messages planned
+            except SenderUnavailable as exc:
+                blocked[channel] = f"{sender.provider} sender unusable ({exc}); check the connection {conn_id}"
     return secret, blocked
+
+
+def _has_due(engine: Engine, now: datetime, channel: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(messages.c.id).where(
+            messages.c.state == "planned", messages.c.send_at <= now, messages.c.channel == channel).limit(1)
+        ).first() is not None
 
 
 def _raise_if_blocked(engine: Engine, now: datetime, blocked: dict[str, str], summary: DispatchSummary) -> None:

@@ -9,12 +9,16 @@ Every email carries ``X-Storeflow-Message-Key``, a stable ``Message-ID`` derived
 from __future__ import annotations
 
 import binascii
+import logging
 from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
 from typing import Any, Protocol
 
+from storeflow.resources import SmsConfig, SmtpConfig
+
 MESSAGE_KEY_HEADER = "X-Storeflow-Message-Key"
+log = logging.getLogger(__name__)
 
 
 class SendError(Exception):
@@ -31,6 +35,10 @@ class PermanentSendError(SendError):
 
 class RecipientOptedOut(PermanentSendError):
     """The provider refuses: the recipient opted out there (e.g. Twilio 21610)."""
+
+
+class SenderUnavailable(Exception):
+    """The channel cannot send at all now (credentials refused, relay unreachable): keep its messages planned."""
 
 
 class LookupUnsupported(Exception):
@@ -137,16 +145,28 @@ def build_email(message: OutboundMessage, *, from_addr: str, from_name: str, dom
     return _CRLF.join(out)
 
 
-def default_senders(settings: Any) -> dict[str, Sender]:
-    """The configured senders: email via SMTP (default) or SES, SMS via the Twilio contract."""
+def default_senders(settings: Any, smtp: SmtpConfig | None = None, sms: SmsConfig | None = None
+                    ) -> dict[str, Sender | None]:
+    """The configured senders: email via SMTP (default) or SES, SMS via the Twilio contract.
+
+    ``smtp`` / ``sms`` come from the Airflow connections (the glue builds them); without them the
+    ``STOREFLOW_*`` settings apply. A channel whose credentials are missing outside the demo profile gets
+    ``None``: the dispatcher then keeps its messages planned and fails the run naming what to set.
+    """
     from storeflow.campaigns.senders_sms import TwilioSmsSender
+    from storeflow.profile import MissingCredential
 
     if getattr(settings, "email_sender", "smtp") == "ses":
         from storeflow.campaigns.senders_ses import SesEmailSender
 
-        email: Sender = SesEmailSender.from_settings(settings)
+        email: Sender | None = SesEmailSender.from_settings(settings)
     else:
         from storeflow.campaigns.senders_smtp import SmtpEmailSender
 
-        email = SmtpEmailSender.from_settings(settings)
-    return {"email": email, "sms": TwilioSmsSender.from_settings(settings)}
+        email = SmtpEmailSender.from_config(smtp or SmtpConfig.from_settings(settings), settings)
+    try:
+        text: Sender | None = TwilioSmsSender.from_config(sms or SmsConfig.from_settings(settings))
+    except MissingCredential as exc:
+        log.warning("SMS sender not configured: %s", exc)
+        text = None
+    return {"email": email, "sms": text}

@@ -1,7 +1,7 @@
 """SMS through the Twilio Messages contract (``POST /2010-04-01/Accounts/{sid}/Messages.json``).
 
-Credentials: ``settings.sms_account_sid`` / ``sms_auth_token`` when configured, else the simulator's demo
-credentials. The message key travels as the ``X-Storeflow-Message-Key`` request header. Twilio has no
+Configuration: a :class:`storeflow.resources.SmsConfig` (the ``storeflow_sms`` connection, else the
+``STOREFLOW_SMS_*`` settings; the simulator's demo account only in the demo profile). The message key travels as the ``X-Storeflow-Message-Key`` request header. Twilio has no
 idempotency key; :meth:`TwilioSmsSender.lookup` searches the list endpoint for a message to the same
 number with the same (deterministically rendered) body created since the message was claimed.
 """
@@ -22,7 +22,7 @@ from storeflow.campaigns.senders import (
     RecipientOptedOut,
     TransientSendError,
 )
-from storeflow.simulators.credentials import DEMO_SMS_SID, DEMO_SMS_TOKEN
+from storeflow.resources import SmsConfig
 
 API_VERSION = "2010-04-01"
 
@@ -40,12 +40,17 @@ class TwilioSmsSender:
         self.claimed_since: datetime | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> TwilioSmsSender:
-        token = settings.sms_auth_token.get_secret_value() if settings.sms_auth_token else DEMO_SMS_TOKEN
-        kwargs: dict[str, Any] = {"base_url": settings.sms_url, "account_sid": settings.sms_account_sid or DEMO_SMS_SID,
-                                  "auth_token": token, "from_number": settings.sms_from}
+    def from_config(cls, config: SmsConfig, **overrides: Any) -> TwilioSmsSender:
+        """The sender for a configured gateway."""
+        kwargs: dict[str, Any] = {"base_url": config.base_url, "account_sid": config.account_sid,
+                                  "auth_token": config.auth_token, "from_number": config.from_number}
         kwargs.update(overrides)
         return cls(**kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> TwilioSmsSender:
+        """The sender for ``STOREFLOW_SMS_*`` (see :meth:`SmsConfig.from_settings`)."""
+        return cls.from_config(SmsConfig.from_settings(settings), **overrides)
 
     @property
     def _url(self) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import smtplib
 import socket
+import ssl
 from typing import Any
 
 import requests
@@ -24,10 +25,12 @@ from storeflow.campaigns.senders import (
     OutboundMessage,
     PermanentSendError,
     SendError,
+    SenderUnavailable,
     TransientSendError,
     build_email,
     message_id_for,
 )
+from storeflow.resources import SmtpConfig
 
 
 class SmtpEmailSender:
@@ -38,30 +41,42 @@ class SmtpEmailSender:
 
     def __init__(self, host: str, port: int, *, from_addr: str, from_name: str, domain: str,
                  mailto: str | None = None, username: str | None = None, password: str | None = None,
-                 starttls: bool = False, timeout: float = 30.0, lookup_url: str | None = None) -> None:
+                 security: str = "none", timeout: float = 30.0, lookup_url: str | None = None,
+                 ca_bundle: str | None = None) -> None:
+        if security not in ("none", "starttls", "ssl"):
+            raise ValueError(f"SMTP security must be none, starttls or ssl, not {security!r}")
         self.host, self.port = host, port
         self.from_addr, self.from_name, self.domain, self.mailto = from_addr, from_name, domain, mailto
-        self.username, self.password, self.starttls, self.timeout = username, password, starttls, timeout
+        self.username, self.password, self.security, self.timeout = username, password, security, timeout
         self.lookup_url = lookup_url.rstrip("/") if lookup_url else None
+        self.ca_bundle = ca_bundle
         self._smtp: smtplib.SMTP | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> SmtpEmailSender:
-        password = getattr(settings, "smtp_password", None)
+    def from_config(cls, config: SmtpConfig, settings: Any, **overrides: Any) -> SmtpEmailSender:
+        """The sender for a configured relay; sender identity and Message-ID domain come from ``settings``."""
         kwargs: dict[str, Any] = {
-            "host": getattr(settings, "smtp_host", "127.0.0.1"),
-            "port": int(getattr(settings, "smtp_port", 8725)),
-            "from_addr": settings.campaign_from_email,
-            "from_name": settings.shop_name,
-            "domain": settings.campaign_message_id_domain,
-            "mailto": settings.unsubscribe_mailto,
-            "username": getattr(settings, "smtp_username", None),
-            "password": password.get_secret_value() if hasattr(password, "get_secret_value") else password,
-            "starttls": bool(getattr(settings, "smtp_starttls", False)),
-            "lookup_url": getattr(settings, "smtp_api_url", None),
+            "host": config.host, "port": config.port, "username": config.username, "password": config.password,
+            "security": config.security, "lookup_url": config.lookup_url, "ca_bundle": config.ca_bundle,
+            "from_addr": settings.campaign_from_email, "from_name": settings.shop_name,
+            "domain": settings.campaign_message_id_domain, "mailto": settings.unsubscribe_mailto,
         }
         kwargs.update(overrides)
         return cls(**kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> SmtpEmailSender:
+        """The sender for ``STOREFLOW_SMTP_*`` (see :meth:`SmtpConfig.from_settings`)."""
+        return cls.from_config(SmtpConfig.from_settings(settings), settings, **overrides)
+
+    def check(self) -> None:
+        """Connect, negotiate TLS and log in once; :class:`SenderUnavailable` when that fails."""
+        try:
+            self._connect()
+        except TransientSendError as exc:
+            raise SenderUnavailable(str(exc)) from exc
+        finally:
+            self.__exit__(None, None, None)
 
     def __enter__(self) -> SmtpEmailSender:
         self._connect()
@@ -80,12 +95,17 @@ class SmtpEmailSender:
     def _connect(self) -> smtplib.SMTP:
         if self._smtp is None:
             try:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                # certificates and host names are always verified (a private relay's CA via ca_bundle)
+                tls = ssl.create_default_context(cafile=self.ca_bundle)
+                if self.security == "ssl":
+                    smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=tls)
+                else:
+                    smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 # small request/response exchanges: without TCP_NODELAY, Nagle + delayed ACK cost ~40 ms each
                 if smtp.sock is not None:
                     smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self.starttls:
-                    smtp.starttls()
+                if self.security == "starttls":
+                    smtp.starttls(context=tls)
                 if self.username and self.password:
                     smtp.login(self.username, self.password)
                 smtp.ehlo_or_helo_if_needed()  # learn the extensions (PIPELINING) before the first send
