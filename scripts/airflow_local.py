@@ -15,8 +15,16 @@ What it does, in order (paths are relative to the repository root, whatever the 
    ``plugins/``, no example DAGs, the UI on http://127.0.0.1:8080 (``AIRFLOW_PORT`` changes the port)
    and ``STOREFLOW_DATA_DIR=./data``; prints the UI address once ``/api/v2/monitor/health`` answers.
 
-Ctrl-C (or SIGTERM) stops standalone and all its components, then the simulators (which save their
-state to ``data/simulators/state.json``, so the next start continues with the same shop).
+It also migrates the warehouse once and starts the public endpoints service (unsubscribe page, RFC 8058
+one-click POST, webhooks) on ``ENDPOINTS_PORT`` (8727), which the unsubscribe links point at; without an
+``AIRFLOW_CONN_STOREFLOW_ALERTS`` it starts a local Slack-webhook catcher so alerts are visible, and says
+so. The local box runs the demo profile (``STOREFLOW_PROFILE=demo``) with the DAG chain unpaused, "Test
+connection" enabled, and ``AIRFLOW__API__BASE_URL`` set to the UI's real address (alert links use it).
+Simulator ports: ``STOREFLOW_SIM_<NAME>_PORT`` (e.g. ``STOREFLOW_SIM_POS_PORT=9701``).
+
+Ctrl-C (or SIGTERM) stops standalone and all its components, then the endpoints and the simulators (which
+save their state to ``data/simulators/state.json``, so the next start continues with the same shop), in
+seconds.
 
 Login: this is a local development box and the UI binds to 127.0.0.1 only, so by default the
 SimpleAuthManager runs with ``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True``: no login page,
@@ -62,7 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 READY_LINE = "simulators ready"
 SIMULATOR_START_TIMEOUT = 180.0
-STOP_GRACE = 30.0
+STOP_GRACE = 10.0
 POOLS: dict[str, dict] = {
     "pos_api": {"slots": 1, "description": "POS API: single writer per seller", "include_deferred": False},
     "store_api": {"slots": 4, "description": "Online store API", "include_deferred": False},
@@ -100,6 +108,13 @@ def airflow_env(home: Path, port: int, data_dir: Path) -> dict[str, str]:
     else:
         env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "False"
     env.setdefault("STOREFLOW_UNSUBSCRIBE_SECRET", unsubscribe_secret(home))
+    # links in alerts and asset events point at this UI, not at a default localhost:8080
+    ui_host = "127.0.0.1" if env["AIRFLOW__API__HOST"] in ("0.0.0.0", "::") else env["AIRFLOW__API__HOST"]  # noqa: S104
+    env.setdefault("AIRFLOW__API__BASE_URL", f"http://{ui_host}:{port}")
+    env.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")  # the "Test connection" button
+    # the local box is the demo: simulators' demo credentials allowed, the DAG chain runs without unpausing
+    env.setdefault("STOREFLOW_PROFILE", "demo")
+    env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
     return env
 
 
@@ -119,9 +134,9 @@ def unsubscribe_secret(home: Path) -> str:
 def demo_connections(urls: dict[str, str]) -> dict[str, dict]:
     """The demo connections to the simulators, as ``airflow connections import`` reads them."""
     return {
-        "storeflow_pos": {"conn_type": "http", "host": urls["pos"], "password": DEMO_POS_TOKEN,
+        "storeflow_pos": {"conn_type": "storeflow_pos", "host": urls["pos"], "password": DEMO_POS_TOKEN,
                           "description": "storeflow POS simulator (Square contract); demo token"},
-        "storeflow_store": {"conn_type": "http", "host": urls["store"], "login": DEMO_STORE_KEY,
+        "storeflow_store": {"conn_type": "storeflow_store", "host": urls["store"], "login": DEMO_STORE_KEY,
                             "password": DEMO_STORE_SECRET,
                             "description": "storeflow store simulator (WooCommerce contract); demo key"},
         "storeflow_sms": {"conn_type": "http", "host": urls["sms"], "login": DEMO_SMS_SID,
@@ -230,6 +245,43 @@ class Simulators:
         stop_group(self.proc, "simulators", grace=20.0)
 
 
+class Endpoints:
+    """storeflow's public endpoints service (unsubscribe page, one-click POST, webhooks) in the background."""
+
+    def __init__(self, env: dict[str, str], port: int):
+        self.env, self.port = env, port
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        """Migrate the warehouse once, then serve the endpoints; links in mails point here."""
+        subprocess.run([sys.executable, "-m", "storeflow.warehouse", "migrate"], cwd=ROOT, env=self.env, check=True,
+                       stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([sys.executable, "-m", "storeflow.endpoints", "--port", str(self.port)],
+                                     cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        say(f"public endpoints (unsubscribe, one-click, webhooks): {self.url}")
+
+    def stop(self) -> None:
+        stop_group(self.proc, "endpoints", grace=5.0)
+
+
+def alert_catcher(env: dict[str, str]):
+    """Without a configured ``storeflow_alerts``, a local Slack-webhook catcher so failures are visible."""
+    if env.get("AIRFLOW_CONN_STOREFLOW_ALERTS"):
+        say("alerting: Slack webhook from AIRFLOW_CONN_STOREFLOW_ALERTS")
+        return None
+    from storeflow.simulators.serve import serve_in_thread
+    from storeflow.simulators.webhook_sink import create_webhook_app
+
+    catcher = serve_in_thread(create_webhook_app())
+    env["AIRFLOW_CONN_STOREFLOW_ALERTS"] = json.dumps({"conn_type": "http",
+                                                       "password": f"{catcher.url}/hooks/storeflow-local"})
+    say(f"alerting: Slack webhook → local catcher; received alerts at {catcher.url}/api/payloads "
+        "(set AIRFLOW_CONN_STOREFLOW_ALERTS for a real channel)")
+    return catcher
+
+
 def run_cli(env: dict[str, str], *args: str) -> subprocess.Popen:
     """Start ``airflow <args>`` quietly (output captured)."""
     return subprocess.Popen(["airflow", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -290,7 +342,10 @@ def announce_when_healthy(url: str, proc: subprocess.Popen, env: dict[str, str],
             f"{env['AIRFLOW__API__HOST']})")
     else:
         say(f"login: user admin, password in {home / PASSWORD_FILE}")
-    say("new DAGs start paused: unpause them in the UI. Ctrl-C stops Airflow and the simulators.")
+    if env.get("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "").lower() == "false":
+        say("the DAG chain runs unpaused (local demo). Ctrl-C stops Airflow and the simulators.")
+    else:
+        say("new DAGs start paused: unpause them in the UI. Ctrl-C stops Airflow and the simulators.")
     say("")
 
 
@@ -303,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=ROOT / "data", help="STOREFLOW_DATA_DIR (default ./data)")
     p.add_argument("--no-simulators", action="store_true",
                    help="do not start the simulators (e.g. they already run with `make sims`)")
+    p.add_argument("--endpoints-port", type=int, default=int(os.environ.get("ENDPOINTS_PORT", "8727")),
+                   help="port of the public endpoints service (default: env ENDPOINTS_PORT or 8727)")
     return p
 
 
@@ -324,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     sims: Simulators | None = None
     standalone: subprocess.Popen | None = None
+    env.setdefault("STOREFLOW_UNSUBSCRIBE_BASE_URL", f"http://127.0.0.1:{args.endpoints_port}/u")
+    endpoints = Endpoints(env, args.endpoints_port)
+    catcher = alert_catcher(env)
     try:
         urls = default_urls()
         if not args.no_simulators:
@@ -334,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             sims.wait_ready()
             urls = sims.urls
         create_pools_and_connections(env, home, urls)
+        endpoints.start()
 
         say(f"airflow standalone (AIRFLOW_HOME={home}, dags={ROOT / 'dags'})")
         # Own session: Ctrl-C reaches this script only, which then stops standalone's whole group in order.
@@ -354,13 +415,17 @@ def main(argv: list[str] | None = None) -> int:
         say("interrupted")
         return 130
     finally:
+        stopping = time.monotonic()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_group(standalone, "airflow standalone", first=signal.SIGINT)
+        endpoints.stop()
+        if catcher is not None:
+            catcher.stop()
         if sims is not None:
             say("stopping the simulators")
             sims.stop()
-        say("stopped")
+        say(f"stopped ({time.monotonic() - stopping:.1f} s)")
 
 
 if __name__ == "__main__":
