@@ -160,18 +160,19 @@ def app_from_env() -> FastAPI:
     return create_public_app(connect_warehouse())
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, prog: str = "python -m storeflow.endpoints") -> int:
     """Serve the public endpoints (``python -m storeflow.endpoints --host 0.0.0.0 --port 8727``)."""
     import uvicorn
 
     from storeflow.settings import get_settings
 
-    parser = argparse.ArgumentParser(prog="storeflow-endpoints", description="storeflow public endpoints")
+    parser = argparse.ArgumentParser(prog=prog, description="storeflow public endpoints")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=get_settings().unsubscribe_port)
     args = parser.parse_args(argv)
     uvicorn.run(app_from_env(), host=args.host, port=args.port, proxy_headers=True, server_header=False,
                 log_level="info")
+    return 0
 
 
 if __name__ == "__main__":

@@ -70,3 +70,10 @@ def test_migrate_command_brings_an_empty_warehouse_to_head(tmp_path):
     empty = subprocess.run([sys.executable, "-m", "storeflow.warehouse", "revision", "--url",
                             f"sqlite:///{tmp_path / 'empty.db'}"], capture_output=True, text=True, timeout=120)
     assert empty.returncode == 1 and "revision None" in empty.stdout
+
+
+def test_storeflow_cli_runs_migrate(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli2.db'}"
+    done = subprocess.run([sys.executable, "-m", "storeflow.cli", "migrate", "--url", url],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "newest" in done.stdout, done.stderr[-2000:]

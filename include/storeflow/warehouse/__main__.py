@@ -12,9 +12,9 @@ import sys
 from storeflow.warehouse.db import current_revision, head_revision, make_engine, migrate
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m storeflow.warehouse") -> int:
     """Run the command; exit code 0 when the schema is (now) at the newest revision."""
-    parser = argparse.ArgumentParser(prog="storeflow-warehouse", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["migrate", "revision"], nargs="?", default="migrate")
     parser.add_argument("--url", help="SQLAlchemy URL of the warehouse (default: settings)")
     args = parser.parse_args(argv)
