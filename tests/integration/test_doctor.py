@@ -164,7 +164,7 @@ def test_pos_token_without_write_scopes_fails(pos):
 
 
 def test_pos_without_token_status_falls_back_to_read_probes(pos_state):
-    with serve_in_thread(create_pos_app(pos_state)) as plain:
+    with serve_in_thread(create_pos_app(pos_state, token_status=False)) as plain:
         checks = by_name(check_pos(PosTarget(plain.url, DEMO_POS_TOKEN, credentials="test")))
     assert checks["permissions"].verdict == WARN and checks["permissions"].data["source"] == "probes"
     assert "ORDERS_READ" in checks["permissions"].data["verified"]

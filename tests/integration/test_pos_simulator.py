@@ -218,9 +218,12 @@ def test_batch_upsert_temp_ids_versions_and_atomicity(pos):
     assert r.status_code == 200
     new_version = r.json()["objects"][0]["version"]
     assert new_version > var["version"]
-    r = upsert_var(var["version"], 450, "k3")  # stale
-    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "VERSION_MISMATCH"
+    r = upsert_var(var["version"], 450, "k3")  # stale: the spec's code for batch-upsert is CONFLICT
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "CONFLICT"
     r = upsert_var(None, 450, "k4")  # omitted version on an update
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "CONFLICT"
+    pos.put(pos.base + "/_sim/config", json={"stale_version_code": "VERSION_MISMATCH"})  # the guides' code
+    r = upsert_var(var["version"], 450, "k3b")
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "VERSION_MISMATCH"
     # unknown non-# id → 400 (not 404)
     r = pos.post(pos.base + "/v2/catalog/batch-upsert", json={"idempotency_key": "k5", "batches": [{"objects": [
@@ -419,9 +422,13 @@ def test_create_update_and_retrieve_orders(pos):
     assert order["line_items"][0]["name"] == "Pet food product 1"
     assert post(pos, "/v2/orders", body)["order"] == order  # idempotent replay
     assert get(pos, f"/v2/orders/{order['id']}")["order"] == order
-    err = pos.put(pos.base + f"/v2/orders/{order['id']}", json={"order": {"version": 7, "state": "COMPLETED"}})
-    assert err.status_code == 400 and err.json()["errors"][0]["code"] == "VERSION_MISMATCH"
-    unpaid = pos.put(pos.base + f"/v2/orders/{order['id']}", json={"order": {"version": 1, "state": "COMPLETED"}})
+    no_loc = pos.put(pos.base + f"/v2/orders/{order['id']}", json={"order": {"version": 1, "state": "COMPLETED"}})
+    assert no_loc.status_code == 400 and no_loc.json()["errors"][0]["field"] == "order.location_id"  # required
+    err = pos.put(pos.base + f"/v2/orders/{order['id']}",
+                  json={"order": {"location_id": LOC1, "version": 7, "state": "COMPLETED"}})
+    assert err.status_code == 400 and err.json()["errors"][0]["code"] == "CONFLICT"
+    unpaid = pos.put(pos.base + f"/v2/orders/{order['id']}",
+                     json={"order": {"location_id": LOC1, "version": 1, "state": "COMPLETED"}})
     assert unpaid.status_code == 400  # only fully paid orders complete
     assert post(pos, "/v2/orders", {"idempotency_key": "x", "order": {**body["order"], "state": "COMPLETED"}},
                 status=400)["errors"][0]["field"] == "order.state"
@@ -457,11 +464,15 @@ def test_customers_list_limits_sort_and_paging(pos):
 
 
 def test_customer_create_update_versions_and_read_only_preferences(pos):
-    created = post(pos, "/v2/customers", {"idempotency_key": "c1", "given_name": "Zoe", "email_address": "zoe@ex.com",
-                                          "preferences": {"email_unsubscribed": True}})["customer"]
-    assert created["preferences"]["email_unsubscribed"] is False  # read-only via the API
-    assert post(pos, "/v2/customers", {"idempotency_key": "c1", "given_name": "Zoe", "email_address": "zoe@ex.com",
-                                       "preferences": {"email_unsubscribed": True}})["customer"]["id"] == created["id"]
+    # preferences are not a request field of CreateCustomer / UpdateCustomer: refused as unrecognized
+    refused = post(pos, "/v2/customers", {"idempotency_key": "c0", "given_name": "Zoe", "email_address": "zoe@ex.com",
+                                          "preferences": {"email_unsubscribed": True}}, status=400)["errors"][0]
+    assert (refused["code"], refused["field"]) == ("BAD_REQUEST", "preferences")
+    created = post(pos, "/v2/customers", {"idempotency_key": "c1", "given_name": "Zoe",
+                                          "email_address": "zoe@ex.com"})["customer"]
+    assert created["preferences"]["email_unsubscribed"] is False
+    assert post(pos, "/v2/customers", {"idempotency_key": "c1", "given_name": "Zoe",
+                                       "email_address": "zoe@ex.com"})["customer"]["id"] == created["id"]
     bad = post(pos, "/v2/customers", {"given_name": "X", "email_address": "not-an-email"}, status=400)
     assert bad["errors"][0]["code"] == "INVALID_EMAIL_ADDRESS"
     r = pos.put(pos.base + f"/v2/customers/{created['id']}", json={"phone_number": "+447700900123"})
@@ -470,9 +481,11 @@ def test_customer_create_update_versions_and_read_only_preferences(pos):
     assert updated["given_name"] == "Zoe" and updated["version"] == 1  # sparse, version optional
     assert parse_ts(updated["updated_at"]) >= parse_ts(created["updated_at"])
     stale = pos.put(pos.base + f"/v2/customers/{created['id']}", json={"given_name": "Z", "version": 0})
-    assert stale.status_code == 400 and stale.json()["errors"][0]["code"] == "VERSION_MISMATCH"
+    assert stale.status_code == 400 and stale.json()["errors"][0]["code"] == "CONFLICT"
     r = pos.put(pos.base + f"/v2/customers/{created['id']}", json={"phone_number": None, "version": 1,
                                                                     "preferences": {"email_unsubscribed": True}})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "preferences"
+    r = pos.put(pos.base + f"/v2/customers/{created['id']}", json={"phone_number": None, "version": 1})
     assert "phone_number" not in r.json()["customer"]
     assert r.json()["customer"]["preferences"]["email_unsubscribed"] is False
     prefs = post(pos, f"/_sim/customers/{created['id']}/preferences", {"email_unsubscribed": True, "sms_opt_out": True})
@@ -508,7 +521,7 @@ def test_invoice_wraps_an_order_and_publishes(pos):
         "accepted_payment_methods": {"card": True}}})["invoice"]
     assert inv["status"] == "DRAFT" and inv["order_id"] == order["id"]
     err = post(pos, f"/v2/invoices/{inv['id']}/publish", {"version": 5, "idempotency_key": "p0"}, status=400)
-    assert err["errors"][0]["code"] == "VERSION_MISMATCH"
+    assert err["errors"][0]["code"] == "CONFLICT"
     pub = post(pos, f"/v2/invoices/{inv['id']}/publish", {"version": 0, "idempotency_key": "p1"})["invoice"]
     assert pub["status"] == "UNPAID" and pub["version"] == 1
     assert [i["id"] for i in get(pos, "/v2/invoices", location_id=LOC1)["invoices"]] == [inv["id"]]
@@ -576,3 +589,34 @@ def test_seeded_world_from_generator_renders(tmp_path):
         assert all(o["state"] in {"COMPLETED", "OPEN", "CANCELED"} for o in r.json()["orders"])
     finally:
         handle.stop()
+
+
+def test_inventory_history_is_sorted_by_occurred_at_oldest_first(pos):
+    """A late-arriving change that happened earlier (an offline till syncing) sorts before newer ones."""
+    start = fmt_ts(datetime.now(UTC) - timedelta(seconds=1), 6)
+    post(pos, "/v2/inventory/changes/batch-create", {"idempotency_key": "new", "changes": [
+        _adjust(var="VAR002X0", ref="newer", when=occurred(minutes_ago=1))]})
+    post(pos, "/v2/inventory/changes/batch-create", {"idempotency_key": "late", "changes": [
+        _adjust(var="VAR002X0", ref="older", when=occurred(minutes_ago=90))]})
+    post(pos, "/v2/inventory/changes/batch-create", {"idempotency_key": "mid", "changes": [
+        _adjust(var="VAR002X0", ref="middle", when=occurred(minutes_ago=30))]})
+    refs: list[str] = []
+    body: dict = {"catalog_object_ids": ["VAR002X0"], "updated_after": start, "limit": 1}
+    while True:  # one change per page: the order must hold across cursors too
+        page = post(pos, "/v2/inventory/changes/batch-retrieve", body)
+        refs += [c["adjustment"]["reference_id"] for c in page["changes"]]
+        if not page.get("cursor"):
+            break
+        body = {**body, "cursor": page["cursor"]}
+    assert refs == ["older", "middle", "newer"]
+
+
+def test_spec_validation_refuses_and_can_be_switched_off(pos):
+    bad = {"object_types": ["ITEM"], "include_deleted_objects": "yes"}
+    err = post(pos, "/v2/catalog/search", bad, status=400)["errors"][0]
+    assert (err["code"], err["field"]) == ("EXPECTED_BOOLEAN", "include_deleted_objects")
+    r = pos.get(pos.base + "/v2/locations", headers={"Square-Version": "latest"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "INVALID_SQUARE_VERSION_FORMAT"
+    pos.put(pos.base + "/_sim/config", json={"validate_requests": False})  # e.g. to replay old recordings
+    assert pos.get(pos.base + "/v2/locations", headers={"Square-Version": "latest"}).status_code == 200
+    assert "objects" in post(pos, "/v2/catalog/search", {"object_types": ["ITEM"], "colour": "red"})

@@ -11,7 +11,7 @@ import requests
 from fastapi import FastAPI, Request
 
 from storeflow.connectors.http import ApiError
-from storeflow.connectors.square import SquareClient, error_codes
+from storeflow.connectors.square import SquareClient, error_codes, fit_key, is_stale_version
 from storeflow.connectors.square_models import (
     CatalogItem,
     Customer,
@@ -233,7 +233,9 @@ def test_batch_change_inventory_chunks_and_is_exactly_once_across_retries(served
     assert sorted(c["adjustment"]["reference_id"] for c in history) == ["web-0", "web-229"]
 
 
-def test_batch_upsert_catalog_reapplies_after_version_mismatch(served):
+@pytest.mark.parametrize("stale_code", ["CONFLICT", "VERSION_MISMATCH"])
+def test_batch_upsert_catalog_reapplies_after_version_mismatch(served, state, stale_code):
+    state.config.stale_version_code = stale_code  # the spec says CONFLICT, Square's guides VERSION_MISMATCH
     client, _ = make_client(served.url)
     item = next(o for page in client.search_catalog(None, object_types=["ITEM"], include_related=False)
                 for o in page if o["id"] == "ITEM001")
@@ -251,7 +253,9 @@ def test_batch_upsert_catalog_reapplies_after_version_mismatch(served):
 
 
 # --- customers, orders, invoices -------------------------------------------------------------------
-def test_customer_round_trip_and_sms_opt_out_in_note(served):
+@pytest.mark.parametrize("stale_code", ["CONFLICT", "VERSION_MISMATCH"])
+def test_customer_round_trip_and_sms_opt_out_in_note(served, state, stale_code):
+    state.config.stale_version_code = stale_code
     client, _ = make_client(served.url)
     everyone = [Customer.model_validate(c) for page in client.list_customers(limit=2) for c in page]
     assert len(everyone) == 5
@@ -271,7 +275,7 @@ def test_customer_round_trip_and_sms_opt_out_in_note(served):
     assert window == [created["id"]]
     with pytest.raises(ApiError) as info:
         client.update_customer(created["id"], {"given_name": "N"}, version=0)
-    assert error_codes(info.value) == ["VERSION_MISMATCH"]
+    assert error_codes(info.value) == [stale_code]
 
 
 def test_order_invoice_and_typed_records(served):
@@ -316,3 +320,50 @@ def test_timestamp_parsing_is_tolerant_and_never_string_compared():
     assert note_opt_outs("no consent info") == {}
     both = set_note_opt_out(set_note_opt_out(None, "sms", True), "email", True)
     assert note_opt_outs(both) == {"sms": True, "email": True}
+
+
+def test_update_order_sends_the_required_location_id(served, state):
+    client, _ = make_client(served.url)
+    order = client.create_order({"location_id": LOC1, "reference_id": "woo-2001", "line_items": [
+        {"catalog_object_id": "VAR002X1", "quantity": "1"}]}, "woo-2001")
+    # no location given: the connector reads it from the order (the simulator refuses an Order without it)
+    updated = client.update_order(order["id"], {"reference_id": "woo-2001-b"}, order["version"])
+    assert updated["reference_id"] == "woo-2001-b" and updated["location_id"] == LOC1
+    again = client.update_order(order["id"], {"reference_id": "woo-2001-c"}, updated["version"], location_id=LOC1)
+    assert client.get_order(order["id"])["reference_id"] == "woo-2001-c" == again["reference_id"]
+    with pytest.raises(ApiError) as info:  # stale version → CONFLICT per the spec
+        client.update_order(order["id"], {"reference_id": "x"}, order["version"], location_id=LOC1)
+    assert is_stale_version(info.value)
+
+
+@pytest.mark.parametrize("stale_code", ["CONFLICT", "VERSION_MISMATCH"])
+def test_set_opt_out_retries_on_either_stale_code(state, stale_code):
+    """The first UpdateCustomer answers a stale-version error (the merchant edited meanwhile); the opt-out
+    must still land, whichever code the POS used."""
+    state.config.stale_version_code = stale_code
+    app = create_pos_app(state)
+    edited = {"n": 0}
+
+    async def merchant_edits_first(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "PUT" and edited["n"] == 0:
+            edited["n"] += 1
+            with state.lock:  # the merchant's own edit bumps the version before ours arrives
+                state.customers["CUSTA"]["version"] = int(state.customers["CUSTA"]["version"]) + 1
+        await app(scope, receive, send)
+
+    handle = serve_in_thread(merchant_edits_first)
+    try:
+        client, _ = make_client(handle.url)
+        client.set_opt_out("CUSTA", "sms", True)
+        assert note_opt_outs(Customer.model_validate(client.retrieve_customer("CUSTA")).note).get("sms") is True
+        assert edited["n"] == 1
+    finally:
+        handle.stop()
+
+
+def test_long_idempotency_keys_are_fitted_to_squares_limits(served):
+    client, _ = make_client(served.url)
+    key = "sf-cust-store-" + "9" * 60
+    assert len(fit_key(key, 45)) == 45 and fit_key(key, 45) == fit_key(key, 45) != fit_key(key + "0", 45)
+    created = client.create_customer({"given_name": "Lee", "email_address": "lee@example.com"}, key)
+    assert client.create_customer({"given_name": "Lee", "email_address": "lee@example.com"}, key)["id"] == created["id"]

@@ -10,7 +10,11 @@ content (never from timestamps), so a retry after a crash reuses the key:
   identity (object, location, states, quantity, reference) without ``occurred_at``. A retry with the
   same body replays Square's stored response; a retry whose body differs only by a fresh ``occurred_at``
   gets ``IDEMPOTENCY_KEY_REUSED``, which means *already applied* and is reported as such.
-* :meth:`SquareClient.batch_upsert_catalog` re-reads versions and re-applies on ``VERSION_MISMATCH``.
+* :meth:`SquareClient.batch_upsert_catalog` re-reads versions and re-applies on a stale version.
+
+Stale versions: Square's guides name ``VERSION_MISMATCH``, but its OpenAPI spec lists only ``CONFLICT``
+for catalog upsert, UpdateCustomer, UpdateOrder and PublishInvoice (``VERSION_MISMATCH`` is not in the
+spec's ``ErrorCode`` enum). Both are treated as a stale version (:data:`STALE_VERSION_CODES`).
 
 Paginators yield raw pages: lists of JSON objects exactly as the API returned them.
 """
@@ -43,6 +47,10 @@ INVENTORY_BATCH = 100
 CATALOG_BATCH = 1000
 ORDERS_LOCATION_CHUNK = 10
 DEFAULT_CATALOG_TYPES = ("ITEM", "ITEM_VARIATION", "CATEGORY")
+#: error codes that mean "your version is stale": re-read and retry
+STALE_VERSION_CODES = frozenset({"VERSION_MISMATCH", "CONFLICT"})
+#: Square's maxLength of ``idempotency_key`` for CreatePayment and CreateCustomer
+SHORT_KEY_MAX = 45
 
 
 def error_codes(exc: BaseException) -> list[str]:
@@ -51,6 +59,47 @@ def error_codes(exc: BaseException) -> list[str]:
     if isinstance(body, dict):
         return [str(e.get("code")) for e in body.get("errors") or [] if isinstance(e, dict)]
     return []
+
+
+def is_stale_version(exc: BaseException) -> bool:
+    """True when an :class:`ApiError` says the sent ``version`` is stale (``VERSION_MISMATCH`` or ``CONFLICT``)."""
+    return bool(STALE_VERSION_CODES & set(error_codes(exc)))
+
+
+def fit_key(key: str, max_len: int) -> str:
+    """``key`` if it fits the endpoint's ``idempotency_key`` limit, else a deterministic shorter form
+    (a prefix of it plus a hash of all of it), so a retry still sends the same key."""
+    if len(key) <= max_len:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{key[:max_len - 17]}-{digest}"
+
+
+#: read-only fields of catalog objects (Square's spec): never sent back in an upsert
+_CATALOG_READ_ONLY = {"": ("updated_at", "created_at"), "item_data": ("description_plaintext",),
+                      "item_variation_data": ("ordinal",), "category_data": ("root_category",)}
+_CUSTOM_VALUE_READ_ONLY = ("type", "key", "custom_attribute_definition_id")
+
+
+def writable_catalog_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a catalog object as read from Square, without its read-only fields (``updated_at``,
+    variations' ``ordinal``, custom attribute values' ``type``/``key``, …), nested ITEM_VARIATIONs
+    included: what an upsert may send."""
+    out = json.loads(json.dumps(obj))
+    for data_key, names in _CATALOG_READ_ONLY.items():
+        target = out if not data_key else out.get(data_key)
+        if isinstance(target, dict):
+            for name in names:
+                target.pop(name, None)
+    for value in (out.get("custom_attribute_values") or {}).values():
+        if isinstance(value, dict):
+            for name in _CUSTOM_VALUE_READ_ONLY:
+                value.pop(name, None)
+    variations = (out.get("item_data") or {}).get("variations")
+    if isinstance(variations, list):
+        out["item_data"]["variations"] = [writable_catalog_object(v) if isinstance(v, dict) else v
+                                          for v in variations]
+    return out
 
 
 def _hash(data: Any, n: int = 40) -> str:
@@ -207,13 +256,14 @@ class SquareClient(JsonApiClient):
     ) -> list[dict[str, Any]]:
         """Upsert objects in batches of ≤1000 (one atomic batch per request); return the responses.
 
-        On ``VERSION_MISMATCH`` the batch's existing objects are re-read and their current versions
+        On a stale version (``VERSION_MISMATCH`` or ``CONFLICT``) the batch's existing objects are re-read
+        and their current versions
         (ITEM and nested ITEM_VARIATIONs) re-applied to our payload, then the batch is sent again.
         """
         results = []
         objs = list(objects)
         for start in range(0, len(objs), CATALOG_BATCH):
-            chunk = [json.loads(json.dumps(o)) for o in objs[start:start + CATALOG_BATCH]]
+            chunk = [writable_catalog_object(o) for o in objs[start:start + CATALOG_BATCH]]
             for attempt in range(max_conflicts + 1):
                 key = f"{key_prefix}-{_hash(chunk)}"
                 try:
@@ -222,9 +272,9 @@ class SquareClient(JsonApiClient):
                     }))
                     break
                 except ApiError as exc:
-                    if "VERSION_MISMATCH" not in error_codes(exc) or attempt == max_conflicts:
+                    if not is_stale_version(exc) or attempt == max_conflicts:
                         raise
-                    log.info("catalog VERSION_MISMATCH; re-reading %d objects and retrying", len(chunk))
+                    log.info("catalog %s; re-reading %d objects and retrying", error_codes(exc), len(chunk))
                     self._refresh_versions(chunk)
         return results
 
@@ -391,8 +441,11 @@ class SquareClient(JsonApiClient):
         return self.post_json("/v2/orders", {"order": order, "idempotency_key": idempotency_key})["order"]
 
     def update_order(self, order_id: str, fields: dict[str, Any], version: int,
-                     idempotency_key: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"order": {**fields, "version": version}}
+                     idempotency_key: str | None = None, *, location_id: str | None = None) -> dict[str, Any]:
+        """Sparse UpdateOrder. The ``Order`` schema requires ``location_id``: taken from ``fields``, else
+        ``location_id``, else read from the order (one GET)."""
+        loc = fields.get("location_id") or location_id or self.get_order(order_id)["location_id"]
+        body: dict[str, Any] = {"order": {**fields, "location_id": loc, "version": version}}
         if idempotency_key:
             body["idempotency_key"] = idempotency_key
         return self.put_json(f"/v2/orders/{order_id}", body)["order"]
@@ -405,7 +458,7 @@ class SquareClient(JsonApiClient):
         COMPLETED receipt in the POS (CreateOrder only creates OPEN or DRAFT orders).
         """
         body = {
-            "source_id": "EXTERNAL", "idempotency_key": idempotency_key, "order_id": order_id,
+            "source_id": "EXTERNAL", "idempotency_key": fit_key(idempotency_key, SHORT_KEY_MAX), "order_id": order_id,
             "amount_money": {"amount": int(amount_minor), "currency": currency}, "autocomplete": True,
             "external_details": {"type": kind, "source": source},
         }
@@ -453,10 +506,11 @@ class SquareClient(JsonApiClient):
 
     def create_customer(self, fields: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         """CreateCustomer (``preferences`` cannot be set through the API)."""
-        return self.post_json("/v2/customers", {**fields, "idempotency_key": idempotency_key})["customer"]
+        key = fit_key(idempotency_key, SHORT_KEY_MAX)
+        return self.post_json("/v2/customers", {**fields, "idempotency_key": key})["customer"]
 
     def update_customer(self, customer_id: str, fields: dict[str, Any], version: int | None = None) -> dict:
-        """Sparse UpdateCustomer; ``None`` values remove fields; a stale ``version`` → VERSION_MISMATCH."""
+        """Sparse UpdateCustomer; ``None`` values remove fields; a stale ``version`` → CONFLICT / VERSION_MISMATCH."""
         body = dict(fields)
         if version is not None:
             body["version"] = version
@@ -464,7 +518,7 @@ class SquareClient(JsonApiClient):
 
     def set_opt_out(self, customer_id: str, channel: str, opted_out: bool) -> dict[str, Any]:
         """Record an email/SMS opt-out (or opt-in) in the customer's note (see :mod:`square_models`);
-        re-reads and retries on VERSION_MISMATCH."""
+        re-reads and retries on a stale version (VERSION_MISMATCH or CONFLICT)."""
         for attempt in range(3):
             current = Customer.model_validate(self.retrieve_customer(customer_id))
             if note_opt_outs(current.note).get(channel) is opted_out:
@@ -473,7 +527,7 @@ class SquareClient(JsonApiClient):
             try:
                 return self.update_customer(customer_id, {"note": note}, version=current.version)
             except ApiError as exc:
-                if "VERSION_MISMATCH" not in error_codes(exc) or attempt == 2:
+                if not is_stale_version(exc) or attempt == 2:
                     raise
         raise AssertionError("unreachable")
 

@@ -4,7 +4,9 @@
 >>> handle = serve_in_thread(create_pos_app(state))
 
 Contract (see ``pos-store-api-contracts.md`` §2): bearer-token auth (401 ``UNAUTHORIZED`` body as Square
-sends it), Square's error shape, ``Square-Version`` accepted (any value), cursor chains bound to the
+sends it), Square's error shape, every ``/v2`` request checked against Square's OpenAPI spec
+(:mod:`pos_spec`: malformed ``Square-Version``, unknown enum values, wrong types, unknown fields,
+lengths → Square's 400 codes; ``PosConfig.validate_requests`` turns it off), cursor chains bound to the
 original request, RFC 3339 timestamps with mixed fractional precision, Money as ints, quantities as
 decimal strings, idempotency keys (same key and body → the original response; same key, other body →
 400 ``IDEMPOTENCY_KEY_REUSED``). Domain rules live in ``pos_catalog``, ``pos_inventory``,
@@ -37,7 +39,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storeflow.simulators import pos_catalog, pos_customers, pos_inventory, pos_orders
+from storeflow.simulators import pos_catalog, pos_customers, pos_inventory, pos_orders, pos_spec
 from storeflow.simulators.pos_common import (
     UNAUTHORIZED_DETAIL,
     SquareError,
@@ -93,6 +95,22 @@ async def _body(request: Request) -> dict[str, Any]:
     return data
 
 
+async def _check_against_spec(request: Request) -> None:
+    """Square-Version, query parameters and JSON body against Square's spec (see :mod:`pos_spec`)."""
+    pos_spec.check_square_version(request.headers.get("square-version"))
+    query: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        query.setdefault(key, []).append(value)
+    body: Any = None
+    if request.method in ("POST", "PUT"):
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return  # the route answers Square's BAD_REQUEST for a body that is not JSON
+    await run_in_threadpool(pos_spec.validate_request, request.method, request.url.path, query, body)
+
+
 def _ok(result: Any) -> JSONResponse:
     if isinstance(result, tuple):
         status, body = result
@@ -100,8 +118,9 @@ def _ok(result: Any) -> JSONResponse:
     return JSONResponse(result)
 
 
-def create_pos_app(state: PosState) -> FastAPI:
-    """The POS simulator as an ASGI app over ``state``."""
+def create_pos_app(state: PosState, token_status: bool = True) -> FastAPI:
+    """The POS simulator as an ASGI app over ``state`` (``token_status=False``: no ``/oauth2/token/status``,
+    to test clients against a POS that cannot report the token's scopes)."""
     app = FastAPI(title="storeflow POS simulator (Square contract)", docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.pos = state
@@ -128,6 +147,11 @@ def create_pos_app(state: PosState) -> FastAPI:
             if scheme.lower() != "bearer" or token.strip() not in state.config.tokens:
                 err = SquareError(401, "UNAUTHORIZED", UNAUTHORIZED_DETAIL, category="AUTHENTICATION_ERROR")
                 return JSONResponse(err.body(), status_code=401)
+            if state.config.validate_requests:
+                try:
+                    await _check_against_spec(request)
+                except SquareError as exc:
+                    return JSONResponse(exc.body(), status_code=exc.status)
         return await call_next(request)
 
     # --- locations ---------------------------------------------------------------------------------
@@ -303,6 +327,10 @@ def create_pos_app(state: PosState) -> FastAPI:
                           lambda: pos_orders.publish_invoice(state, invoice_id, body), 128)
 
     _add_sim_routes(app, state)
+    if token_status:
+        from storeflow.simulators.pos_oauth import register_oauth
+
+        register_oauth(app, state)  # POST /oauth2/token/status: the token's scopes and expiry
     return app
 
 

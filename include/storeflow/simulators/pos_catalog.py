@@ -3,7 +3,7 @@
 Semantics follow the contract notes (§2.7): ListCatalog pages of 100 and hides deleted objects;
 SearchCatalogObjects has an exclusive ``begin_time``, returns ``latest_time``, tombstones only with
 ``include_deleted_objects``, ignores an out-of-range ``limit``; batch upserts are atomic per batch,
-map ``#temp`` ids, check ``version`` (also when it is omitted on an update: ``VERSION_MISMATCH``) and
+map ``#temp`` ids, check ``version`` (also when it is omitted on an update: ``CONFLICT``, see ``PosConfig.stale_version_code``) and
 reject updates of unknown ids with 400. Deleting an ITEM cascades to its variations.
 
 Simplification: upserting an ITEM whose ``variations`` list omits an existing variation keeps that
@@ -267,7 +267,7 @@ class _Batch:
                               f"{field}.id")
         version = obj.get("version")
         if version is None or int(version) != int(current["version"]):
-            raise SquareError(self.state.config.version_mismatch_status, "VERSION_MISMATCH",
+            raise SquareError(self.state.config.version_mismatch_status, self.state.config.stale_version_code,
                               "Object version does not match latest database version.", field=f"{field}.version")
         return object_id, current
 
@@ -283,9 +283,9 @@ class _Batch:
         out["id"] = object_id
         out["is_deleted"] = False
         out["updated_at"] = self.stamp
-        out["created_at"] = current["created_at"] if current else self.stamp
         out["version"] = self.state.version_for(self.stamp, current["version"] if current else None)
         out.setdefault("present_at_all_locations", True)
+        _fill_custom_values(out)
         return out
 
     def add(self, obj: dict[str, Any], field: str) -> dict[str, Any]:
@@ -463,3 +463,16 @@ def sim_delete(state: PosState, object_id: str) -> dict[str, Any]:
         stamp = state.stamp()
         return {"deleted_object_ids": _tombstone(state, object_id, stamp), "deleted_at": stamp}
 
+
+_CUSTOM_TYPES = (("string_value", "STRING"), ("number_value", "NUMBER"), ("boolean_value", "BOOLEAN"),
+                 ("selection_uid_values", "SELECTION"))
+
+
+def _fill_custom_values(obj: dict[str, Any]) -> None:
+    """Square fills the read-only ``key`` and ``type`` of custom attribute values (clients may not send them)."""
+    for key, value in (obj.get("custom_attribute_values") or {}).items():
+        if isinstance(value, dict):
+            value.setdefault("key", key)
+            kind = next((t for f, t in _CUSTOM_TYPES if value.get(f) is not None), None)
+            if kind and "type" not in value:
+                value["type"] = kind

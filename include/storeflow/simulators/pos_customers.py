@@ -205,14 +205,14 @@ def get_customer(state: PosState, customer_id: str) -> dict[str, Any]:
 
 
 def update_customer(state: PosState, customer_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """PUT /v2/customers/{id}: sparse update; ``null`` removes a field; stale ``version`` → VERSION_MISMATCH."""
+    """PUT /v2/customers/{id}: sparse update; ``null`` removes a field; stale ``version`` → CONFLICT (or VERSION_MISMATCH)."""
     _validate_fields(body)
     with state.lock:
         customer = state.customers.get(customer_id)
         if customer is None:
             raise not_found("customer", customer_id)
         if body.get("version") is not None and int(body["version"]) != int(customer["version"]):
-            raise SquareError(state.config.version_mismatch_status, "VERSION_MISMATCH",
+            raise SquareError(state.config.version_mismatch_status, state.config.stale_version_code,
                               "The customer version does not match the latest version.", field="version")
         new = copy.deepcopy(customer)
         for key in WRITABLE:

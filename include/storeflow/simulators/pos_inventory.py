@@ -219,7 +219,7 @@ def batch_change(state: PosState, body: dict[str, Any]) -> tuple[int, dict[str, 
 
 
 def retrieve_changes(state: PosState, body: dict[str, Any]) -> dict[str, Any]:
-    """POST /v2/inventory/changes/batch-retrieve (history)."""
+    """POST /v2/inventory/changes/batch-retrieve (history), sorted by ``occurred_at``, oldest first."""
     request_hash = body_hash(body)
     cursor_data = decode_cursor(body["cursor"], request_hash) if body.get("cursor") else None
     ids = set(listify(body.get("catalog_object_ids"))) or None
@@ -246,7 +246,8 @@ def retrieve_changes(state: PosState, body: dict[str, Any]) -> dict[str, Any]:
                 continue
             if before is not None and created > before:
                 continue
-            items.append(((change["_seq"],), public_change(change)))
+            # Square returns history oldest first by occurred_at (ties: the order they were recorded in)
+            items.append(((sort_key_ts(b["occurred_at"]), change["_seq"]), public_change(change)))
         page, cursor = keyset_page(items, limit, cursor_data, request_hash)
     out: dict[str, Any] = {"changes": page, "errors": []}
     if cursor:

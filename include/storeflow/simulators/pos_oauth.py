@@ -48,7 +48,9 @@ def _bearer(request: Request) -> str | None:
 
 
 def register_oauth(app: FastAPI, state: Any) -> None:
-    """Add token status, scope enforcement and the ``/_sim/oauth/scopes`` admin route to a POS app."""
+    """Add token status, scope enforcement and the ``/_sim/oauth/scopes`` admin route to a POS app (once)."""
+    if hasattr(app.state, "oauth_grants"):
+        return
     grants: dict[str, dict[str, Any]] = {}  # token -> {"scopes": [...], "expires_at": str | None}
     app.state.oauth_grants = grants
 

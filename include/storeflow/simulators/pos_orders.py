@@ -40,7 +40,7 @@ TIME_FIELDS = {"created_at": "CREATED_AT", "updated_at": "UPDATED_AT", "closed_a
 
 
 def _version_mismatch(state: PosState, what: str) -> SquareError:
-    return SquareError(state.config.version_mismatch_status, "VERSION_MISMATCH",
+    return SquareError(state.config.version_mismatch_status, state.config.stale_version_code,
                        f"The {what} version does not match the latest version.", field="version")
 
 

@@ -45,12 +45,17 @@ class PosConfig:
 
     tokens: list[str] = field(default_factory=lambda: [DEMO_POS_TOKEN])
     merchant_id: str = "MLSTOREFLOWDEMO"
-    version_mismatch_status: int = 400  # Square does not document it; 409 is the alternative
+    version_mismatch_status: int = 400  # HTTP status of a stale-version error (409 is the alternative)
+    # code of a stale-version error: Square's spec lists only CONFLICT for catalog upsert, UpdateCustomer,
+    # UpdateOrder and PublishInvoice (VERSION_MISMATCH is not in its ErrorCode enum); Square's guides
+    # name VERSION_MISMATCH. Clients must handle both; "VERSION_MISMATCH" switches to the guides' code.
+    stale_version_code: str = "CONFLICT"
     inventory_max_age_hours: float | None = 24.0  # occurred_at older than this is rejected; None = off
     inventory_changes_cap: int = 100  # BatchChangeInventory changes per call
     customer_search_delay_seconds: float = 0.0  # eventual consistency of list/search customers
     catalog_write_lock: bool = False  # concurrent catalog writes get 429 (Square serialises them per seller)
     catalog_write_hold_seconds: float = 0.0  # keep the write lock this long (to provoke the 429 in tests)
+    validate_requests: bool = True  # refuse what Square's OpenAPI spec forbids (see pos_spec)
 
 
 def _h(text: str, n: int = 24) -> str:
@@ -237,6 +242,8 @@ class PosState:
         data = copy.deepcopy(data)
         state.locations = data["locations"]
         state.catalog = data["catalog"]
+        for obj in state.catalog.values():  # states saved before catalog objects lost created_at
+            obj.pop("created_at", None)
         state.item_variations = data["item_variations"]
         state.counts = data["counts"]
         for change in data["changes"]:
@@ -345,23 +352,19 @@ def _seed_catalog(state: PosState, world: World) -> None:
             "type": "CATEGORY",
             "id": category_id(name),
             "updated_at": ts,
-            "created_at": ts,
             "version": PosState.version_for(ts),
             "is_deleted": False,
             "present_at_all_locations": True,
             "category_data": {"name": name, "category_type": "REGULAR_CATEGORY", "is_top_level": True},
         }
     for i, product in enumerate(world.products):
-        created = base + timedelta(hours=1, minutes=i)
         updated = world.now - timedelta(days=30) + timedelta(seconds=37 * i % 86400)
-        ts_c = _seed_ts(created, f"item-c:{product.item_id}")
         ts_u = _seed_ts(updated, f"item-u:{product.item_id}")
         cat = category_id(product.category)
         state.catalog[product.item_id] = {
             "type": "ITEM",
             "id": product.item_id,
             "updated_at": ts_u,
-            "created_at": ts_c,
             "version": PosState.version_for(ts_u),
             "is_deleted": False,
             "present_at_all_locations": True,
@@ -386,7 +389,6 @@ def _seed_catalog(state: PosState, world: World) -> None:
                 "type": "ITEM_VARIATION",
                 "id": var.variation_id,
                 "updated_at": ts_v,
-                "created_at": ts_c,
                 "version": PosState.version_for(ts_v),
                 "is_deleted": False,
                 "present_at_all_locations": True,

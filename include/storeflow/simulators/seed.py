@@ -45,8 +45,9 @@ processing, older ones completed with a few cancelled / refunded; POS orders COM
 
 *Customer records.* One record per system the person uses (POS ids Square-like, store ids 1..N in
 creation order), plus ~2 % same-system duplicates. Records differ in format (email case / whitespace,
-phone national vs E.164 vs spaced, name case, postcode without space, country spelled out) and ~6 %
-carry planted defects (broken or missing email, unparseable phone, very long strings, swapped or
+phone national vs E.164 vs spaced, name case, postcode without space, country spelled out - store
+records only: Square's ``address.country`` is an ISO 3166-1 alpha-2 enum, so POS records always carry
+the code) and ~6 % carry planted defects (broken or missing email, unparseable phone, very long strings, swapped or
 ASCII-folded names); unicode names are planted too. Every variant is listed in ``SourceCustomer.dirty``
 and ``Truth.planted_defects`` (labels split into :data:`FORMAT_VARIANTS` and :data:`HARD_DEFECTS`);
 ``Truth.duplicate_pairs`` lists all pairs of keys of one person, and
@@ -1518,7 +1519,7 @@ def _make_record(
     elif country == "GB" and u[5] < 0.13:
         postcode = postcode.lower()
         dirty.append("postcode_lower")
-    if u[6] < (0.12 if pos else 0.03):
+    if not pos and u[6] < 0.03:  # Square's address.country is an ISO 3166-1 alpha-2 enum: no dirt there
         names = _COUNTRY_NAMES[country]
         country = names[int(u[7] * len(names))]
         dirty.append("country_name")
