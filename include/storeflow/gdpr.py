@@ -10,8 +10,9 @@ JSON document, also stored at ``exports/<customer_id>/<timestamp>.json`` in the 
 
 1. resolve the person (golden id and/or email → golden records, identities in both systems, contacts);
 2. record the opt-out in the POS (``sms_opt_out: yes`` and ``email_opt_out: yes`` note lines: Square's
-   API cannot write ``preferences``) and in the store (``_storeflow_email_optout`` and
-   ``_storeflow_sms_optout`` customer meta). The customers are **not** deleted there: the retailer's
+   API cannot write ``preferences``) and in the store (``storeflow_email_optout`` and
+   ``storeflow_sms_optout`` customer meta, read back after the write: WooCommerce silently drops
+   ``_``-prefixed meta; the legacy ``_`` keys are still read). The customers are **not** deleted there: the retailer's
    own systems keep their accounting records; storeflow records the opt-out and erases its copies;
 3. pseudonymise the person's records in raw landing pages (customer, order and invoice streams),
    replace mentions in other text objects of the zone (Data Docs with samples of failing values,
@@ -414,13 +415,14 @@ def _overwrite_exports(landing: Any, subject: Subject, now: datetime, dry_run: b
 
 # --- POS and store -------------------------------------------------------------------------------------
 def _store_opt_out(store: Any, customer_id: str, now: datetime) -> bool:
-    from storeflow.connectors.woocommerce_models import Customer, consent_meta
+    from storeflow.connectors.woocommerce_models import Customer
 
     current = Customer.model_validate(store.call("GET", f"/customers/{int(customer_id)}"))
-    missing = [ch for ch in CHANNELS if (current.consent(ch) or (False, None))[0] is not True]
+    missing = [ch for ch in CHANNELS if (current.stored_consent(ch) or (False, None))[0] is not True]
     if not missing:
         return False
-    store.update_customer(int(customer_id), {"meta_data": [consent_meta(ch, True, now) for ch in missing]})
+    # writes storeflow_<channel>_optout and reads it back; ConsentNotStored on a mismatch
+    store.set_customer_consents(int(customer_id), dict.fromkeys(missing, True), now)
     return True
 
 

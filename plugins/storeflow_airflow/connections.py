@@ -7,6 +7,12 @@ login = consumer key, password = consumer secret), ``storeflow_warehouse`` (an S
 login/password = AWS key pair), ``storeflow_smtp``, ``storeflow_sms``, ``storeflow_alerts``.
 With none set, storeflow uses the SQLite warehouse and local landing folder under STOREFLOW_DATA_DIR
 and the local simulators with their demo credentials.
+
+``storeflow_pos`` and ``storeflow_store`` extras: ``ca_bundle`` (or ``verify``), a CA bundle path for a
+store or proxy whose certificate a private CA signed (TLS verification cannot be switched off:
+``verify: false`` is refused); ``storeflow_store`` also takes ``auth``: ``auto`` (default: HTTP Basic
+over https://, OAuth 1.0a signatures over http://), ``basic``, ``query`` or ``oauth1``. The connection id
+is passed to the client so fatal errors (refused, 401/403, TLS) name it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,18 @@ def _base_url(conn) -> str | None:
         scheme = (conn.schema or "http") if conn.schema in ("http", "https") else "http"
         host = f"{scheme}://{host}"
     return f"{host}:{conn.port}" if conn.port else host
+
+
+def client_options(conn) -> dict[str, Any]:
+    """Client keyword arguments from a connection's extras (``ca_bundle``/``verify``)."""
+    extra = conn.extra_dejson or {}
+    verify = extra.get("ca_bundle", extra.get("verify"))
+    if verify is None or verify is True or (isinstance(verify, str) and verify.lower() == "true"):
+        return {}
+    if verify is False or (isinstance(verify, str) and verify.strip().lower() in ("", "false", "0", "no")):
+        raise ValueError(f"connection {conn.conn_id}: TLS verification cannot be switched off; set extra "
+                         "'ca_bundle' to the CA bundle that signed the server's certificate")
+    return {"verify": str(verify)}
 
 
 def warehouse_url(conn_id: str = "storeflow_warehouse") -> str | None:
@@ -92,10 +110,11 @@ class StoreflowPosHook(BaseHook):
 
         conn = optional_connection(self.pos_conn_id)
         if conn is None:
-            return SquareClient.from_settings()
+            return SquareClient.from_settings(conn_id=self.pos_conn_id)
         if not conn.password:
             raise ValueError(f"connection {self.pos_conn_id} has no password (the POS access token)")
-        return SquareClient(_base_url(conn) or SquareClient.from_settings().base_url, conn.password)
+        return SquareClient(_base_url(conn) or SquareClient.from_settings().base_url, conn.password,
+                            conn_id=self.pos_conn_id, **client_options(conn))
 
 
 class StoreflowStoreHook(BaseHook):
@@ -116,7 +135,9 @@ class StoreflowStoreHook(BaseHook):
 
         conn = optional_connection(self.store_conn_id)
         if conn is None:
-            return WooClient.from_settings()
+            return WooClient.from_settings(conn_id=self.store_conn_id)
         if not (conn.login and conn.password):
             raise ValueError(f"connection {self.store_conn_id} needs login (consumer key) and password (secret)")
-        return WooClient(_base_url(conn) or WooClient.from_settings().base_url, conn.login, conn.password)
+        auth = (conn.extra_dejson or {}).get("auth", "auto")
+        return WooClient(_base_url(conn) or WooClient.from_settings().base_url, conn.login, conn.password,
+                         auth=auth, conn_id=self.store_conn_id, **client_options(conn))

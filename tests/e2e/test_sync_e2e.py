@@ -8,6 +8,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from storeflow.connectors.woocommerce_models import CONSENT_META
 from storeflow.sync.order_movements import fulfilment_location
 from storeflow.warehouse.schema import consents, customer_identities, products
 from tests.e2e.pipeline import Pipeline
@@ -163,4 +164,4 @@ def test_pos_unsubscribe_reaches_store_and_warehouse(pipe, sims):
     assert status == "unsubscribed"
     customer = pipe.store.call("GET", f"/customers/{store_id}")
     meta = {m["key"]: m["value"] for m in customer["meta_data"]}
-    assert meta["_storeflow_email_optout"]["optout"] is True
+    assert meta[CONSENT_META["email"]]["optout"] is True  # storeflow_email_optout: "_" keys are dropped

@@ -4,18 +4,32 @@ Retry policy (DESIGN §4): 429 honours ``Retry-After`` (seconds or HTTP date) an
 5xx, timeouts, connection errors and unparseable bodies (HTML error pages, truncated JSON) are retried
 with exponential backoff and full jitter; a bounded number of attempts, then :class:`ApiError` is
 raised loudly. 4xx other than 408/429 are never retried. Credentials never appear in log lines.
+
+Fail fast (issue 11): a refused connection, an unknown host name or a TLS failure (e.g. an untrusted
+certificate) raises :class:`ConnectionFailed` at once, and 401/403 raise :class:`AuthFailed`: retrying
+cannot fix configuration, and six attempts per task try only delay the alert. Both derive from
+:class:`FatalApiError`, whose message names the connection id, the base URL (without user info or query)
+and the cause, never credentials and never response headers (WooCommerce echoes keys in ``Link``).
+Timeouts and dropped connections are still retried.
+
+TLS verification is always on: ``verify`` is ``True`` (the system/certifi bundle) or a CA bundle path,
+passed on every request so that it wins over ``REQUESTS_CA_BUNDLE``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -35,6 +49,18 @@ class ApiError(Exception):
         self.status = status
         self.body = body
         self.retryable = retryable
+
+
+class FatalApiError(ApiError):
+    """A failure no retry can fix (configuration, credentials, reachability); fail the task at once."""
+
+
+class ConnectionFailed(FatalApiError):
+    """The server could not be reached: connection refused, unknown host, or TLS failure."""
+
+
+class AuthFailed(FatalApiError):
+    """401/403: the credentials are wrong, lack permissions, or use a method the server refuses."""
 
 
 class RetryableError(ApiError):
@@ -64,6 +90,49 @@ class CallStats:
         return {"requests": self.requests, "retries": self.retries, "throttled": self.throttled}
 
 
+def safe_base_url(url: str) -> str:
+    """``url`` without user info, query or fragment (fit for error messages)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        cur = todo.pop()
+        if cur in seen or len(seen) > 20:
+            continue
+        seen.append(cur)
+        for nxt in (getattr(cur, "reason", None), cur.__cause__, cur.__context__, *cur.args):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+    return seen
+
+
+def fatal_connection_cause(exc: BaseException) -> str | None:
+    """A short cause when a connection error cannot be fixed by retrying (refused, DNS, TLS), else None."""
+    chain = _exception_chain(exc)
+    for cur in chain:
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return f"TLS certificate verification failed: {cur.verify_message or cur.reason}"
+    for cur in chain:
+        if isinstance(cur, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cur, socket.gaierror) or type(cur).__name__ == "NameResolutionError":
+            return "host name could not be resolved"
+    for cur in chain:
+        if isinstance(cur, ssl.SSLError):
+            return f"TLS error: {cur.reason or type(cur).__name__}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error"
+    return None
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
     if not value:
@@ -84,8 +153,11 @@ class JsonApiClient:
     """A JSON-over-HTTP client with storeflow's retry policy; connectors subclass it.
 
     Subclasses set authentication on ``self.session`` (or override :meth:`prepare`) and turn vendor error
-    bodies into messages with :meth:`error_message`.
+    bodies into messages with :meth:`error_message`. ``conn_id`` names the connection in fatal errors;
+    ``verify`` is ``True`` or a CA bundle path (TLS verification cannot be switched off).
     """
+
+    default_conn_id: str | None = None
 
     def __init__(
         self,
@@ -97,9 +169,17 @@ class JsonApiClient:
         timeout: float | None = None,
         session: requests.Session | None = None,
         sleep=time.sleep,
+        conn_id: str | None = None,
+        verify: bool | str = True,
     ):
         settings = get_settings()
+        if verify is not True and not (isinstance(verify, str) and verify):
+            raise ValueError("TLS verification cannot be switched off: pass True or a CA bundle path")
+        if isinstance(verify, str) and not os.path.exists(verify):
+            raise ValueError(f"CA bundle {verify!r} does not exist")
         self.base_url = base_url.rstrip("/")
+        self.conn_id = conn_id or self.default_conn_id or type(self).__name__
+        self.verify = verify
         self.max_attempts = max_attempts or settings.http_max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max if backoff_max is not None else settings.http_backoff_max_seconds
@@ -117,6 +197,14 @@ class JsonApiClient:
     def error_message(self, response: requests.Response, body: Any) -> str:
         """A short, secret-free description of an error response."""
         return f"HTTP {response.status_code}"
+
+    def auth_failure_hint(self, response: requests.Response, body: Any) -> str:
+        """Extra advice appended to :class:`AuthFailed` messages (e.g. the auth method in use)."""
+        return ""
+
+    def describe(self) -> str:
+        """``conn_id (base URL)`` for error messages: no credentials, no query string."""
+        return f"{self.conn_id} ({safe_base_url(self.base_url)})"
 
     # -- core ------------------------------------------------------------------------------------
     def _wait(self, state: RetryCallState) -> float:
@@ -149,7 +237,7 @@ class JsonApiClient:
             return retrying(self._send_once, method, path, expect_json, kwargs)
         except RetryableError as exc:
             raise ApiError(
-                f"{method} {path} failed after {self.max_attempts} attempts: {exc}",
+                f"{self.describe()}: {method} {path} failed after {self.max_attempts} attempts: {exc}",
                 status=exc.status, body=exc.body, retryable=True,
             ) from exc
 
@@ -157,11 +245,17 @@ class JsonApiClient:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         call_kwargs = dict(kwargs)
         call_kwargs.setdefault("timeout", self.timeout)
+        call_kwargs.setdefault("verify", self.verify)
         url, call_kwargs = self.prepare(method, url, call_kwargs)
         self.stats.add(requests=1)
         try:
             response = self.session.request(method, url, **call_kwargs)
         except (requests.Timeout, requests.ConnectionError) as exc:
+            cause = None if isinstance(exc, requests.Timeout) else fatal_connection_cause(exc)
+            if cause is not None:  # retrying cannot fix it: fail fast with who, where and why
+                raise ConnectionFailed(
+                    f"{self.describe()}: cannot connect: {cause} ({type(exc).__name__}) on {method} {path}"
+                ) from None
             raise RetryableError(f"{type(exc).__name__} on {method} {path}") from None
         body: Any = None
         text = response.text
@@ -178,6 +272,12 @@ class JsonApiClient:
                 status=response.status_code,
                 body=body,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.status_code in (401, 403):
+            hint = self.auth_failure_hint(response, body)
+            raise AuthFailed(
+                f"{self.describe()}: authentication failed: {self.error_message(response, body)} on {method} "
+                f"{path}{'; ' + hint if hint else ''}", status=response.status_code, body=body,
             )
         if response.status_code >= 400:
             raise ApiError(

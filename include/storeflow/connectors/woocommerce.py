@@ -8,9 +8,19 @@ of overlap: each page after the first must start at or before the last id alread
 rows moved and the reader steps back until it does. Rows are de-duplicated by id. Nothing is skipped and
 nothing is emitted twice, at the cost of one extra row per page.
 
-Credentials: HTTP Basic by default (``query_string_auth=True`` sends ``consumer_key``/``consumer_secret``
-as query parameters for hosts that strip ``Authorization``). Keys never appear in log lines or error
-messages: the base client logs paths only and the keys are added to the request in :meth:`prepare`.
+Authentication (``auth="auto"``, measured on WooCommerce 10.0.2): over **HTTPS**, HTTP Basic with the
+consumer key/secret; over **plain HTTP**, OAuth 1.0a one-legged signatures (HMAC-SHA256, parameters in the
+query string), signed by ``requests-oauthlib``: the real store refuses Basic and query-string keys unless
+the request came over HTTPS. ``auth="query"`` (or ``query_string_auth=True``) sends the keys as query
+parameters for HTTPS hosts that strip ``Authorization``; ``auth="basic"``/``"oauth1"`` force a method.
+TLS certificates are always verified; ``verify`` takes a CA bundle path for a private CA. Keys never
+appear in log lines or error messages, and response headers are never logged (the store echoes query
+keys in its ``Link`` header).
+
+Variations (:meth:`WooClient.iter_catalog`): ``GET /variations`` (WooCommerce 10.3+) when the store has it,
+probed once per client (404 ``rest_no_route`` means no); otherwise per parent, reading only the variable
+parents inside the window: since 10.x a variation's change (stock included) moves its parent's
+``date_modified``, so an hourly sync with nothing changed costs two requests, not one per parent.
 """
 
 from __future__ import annotations
@@ -20,12 +30,16 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_QUERY
 from requests.auth import HTTPBasicAuth
+from requests_oauthlib import OAuth1
 
 from storeflow.connectors.http import ApiError, JsonApiClient
 from storeflow.connectors.woocommerce_models import (
+    CONSENT_META,
     BatchItemError,
     Customer,
     Order,
@@ -40,6 +54,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/wp-json/wc/v3"
 BATCH_LIMIT = 100
 SKU_CHUNK = 50
+AuthMethod = Literal["auto", "basic", "query", "oauth1"]
 
 
 # secrets and personal data that can appear in a request's query string
@@ -57,10 +72,18 @@ class RedactKeys(logging.Filter):
         return True
 
 
+#: libraries whose DEBUG lines carry signatures, signature base strings and request bodies (personal data)
+_SIGNING_LOGGERS = ("oauthlib", "requests_oauthlib")
+
+
 def _install_redaction() -> None:
     target = logging.getLogger("urllib3.connectionpool")
     if not any(isinstance(f, RedactKeys) for f in target.filters):
         target.addFilter(RedactKeys())
+    for name in _SIGNING_LOGGERS:  # unless someone configured them on purpose
+        signing = logging.getLogger(name)
+        if signing.level == logging.NOTSET:
+            signing.setLevel(logging.INFO)
 
 
 def _int(value: str | None, default: int) -> int:
@@ -68,6 +91,10 @@ def _int(value: str | None, default: int) -> int:
         return int(value) if value is not None else default
     except ValueError:
         return default
+
+
+class ConsentNotStored(ApiError):
+    """The store answered a consent write but does not show the choice afterwards (e.g. protected meta)."""
 
 
 @dataclass
@@ -80,7 +107,13 @@ class BatchResult:
 
 
 class WooClient(JsonApiClient):
-    """A client for one WooCommerce store (or the simulator)."""
+    """A client for one WooCommerce store (or the simulator).
+
+    ``auth``: ``"auto"`` (Basic over HTTPS, OAuth 1.0a over HTTP), ``"basic"``, ``"query"`` or ``"oauth1"``;
+    ``verify``: ``True`` or a CA bundle path; ``conn_id`` names the connection in fatal errors.
+    """
+
+    default_conn_id = "storeflow_store"
 
     def __init__(
         self,
@@ -88,6 +121,7 @@ class WooClient(JsonApiClient):
         consumer_key: str,
         consumer_secret: str,
         *,
+        auth: AuthMethod = "auto",
         query_string_auth: bool = False,
         per_page: int | None = None,
         **kwargs: Any,
@@ -95,13 +129,28 @@ class WooClient(JsonApiClient):
         super().__init__(base_url, **kwargs)
         self._key = consumer_key
         self._secret = consumer_secret
-        self.query_string_auth = query_string_auth
+        self.https = urlsplit(self.base_url).scheme.lower() == "https"
+        if query_string_auth:
+            auth = "query"
+        if auth == "auto":
+            auth = "basic" if self.https else "oauth1"
+        if auth not in ("basic", "query", "oauth1"):
+            raise ValueError(f"unknown auth method {auth!r}: use auto, basic, query or oauth1")
+        self.auth_method: str = auth
+        self.query_string_auth = auth == "query"
         self.per_page = per_page or get_settings().page_size
         if not 2 <= self.per_page <= 100:
             raise ValueError("per_page must be between 2 and 100")
+        self._variations_route: bool | None = None  # GET /variations exists? (probed on first use)
         _install_redaction()
-        if not query_string_auth:
+        if auth == "basic":
             self.session.auth = HTTPBasicAuth(consumer_key, consumer_secret)
+        elif auth == "oauth1":
+            self.session.auth = OAuth1(consumer_key, client_secret=consumer_secret,
+                                       signature_method=SIGNATURE_HMAC_SHA256, signature_type=SIGNATURE_TYPE_QUERY)
+        if auth in ("basic", "query") and not self.https:
+            log.warning("%s: %s auth over plain HTTP is refused by WooCommerce unless a TLS proxy tells the site "
+                        "the request is HTTPS; auth='auto' signs with OAuth 1.0a over HTTP", self.describe(), auth)
 
     def __repr__(self) -> str:
         return f"WooClient({self.base_url!r})"
@@ -129,6 +178,15 @@ class WooClient(JsonApiClient):
         if isinstance(body, dict) and "code" in body:
             return f"HTTP {response.status_code} {body.get('code')}: {body.get('message', '')}"
         return f"HTTP {response.status_code}"
+
+    def auth_failure_hint(self, response, body: Any) -> str:
+        if self.auth_method in ("basic", "query") and not self.https:
+            return (f"{self.auth_method} auth was sent over plain HTTP, which WooCommerce refuses; "
+                    "use an https:// URL or auth='oauth1'")
+        if self.auth_method == "oauth1":
+            return ("auth: OAuth 1.0a over plain HTTP; check the key/secret, that the URL matches the site's "
+                    "home URL and that this machine's clock is right")
+        return f"auth: {self.auth_method} over HTTPS; check the consumer key/secret and its permissions"
 
     # --- low level -------------------------------------------------------------------------------
     def call(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None) -> Any:
@@ -197,6 +255,52 @@ class WooClient(JsonApiClient):
         """Raw pages of ``GET /variations`` (WooCommerce 10.3+); raises :class:`ApiError` 404 on older stores."""
         for page in self.iter_pages("/variations", self.window_params(modified_after, modified_before)):
             yield [{**row, "type": "variation"} for row in page]
+
+    def has_variations_route(self) -> bool | None:
+        """Whether ``GET /variations`` exists (WooCommerce 10.3+); ``None`` until first used or probed."""
+        return self._variations_route
+
+    def probe_variations_route(self) -> bool:
+        """Ask the store once whether ``GET /variations`` exists (one request; cached on the client)."""
+        if self._variations_route is None:
+            try:
+                self.call("GET", "/variations", params={"per_page": 1})
+                self._variations_route = True
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                self._variations_route = False
+        return self._variations_route
+
+    def iter_catalog(self, modified_after: datetime | None = None,
+                     modified_before: datetime | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Raw pages of products changed inside the window, then of their variations (tagged).
+
+        With ``GET /variations`` (10.3+): the variations changed inside the window. Without it (404
+        ``rest_no_route``, remembered on the client): the variations of the variable parents read in the
+        window (every parent on a full scan, ``modified_after=None``). On stores whose variation changes
+        do not move the parent (before 10.x), stock-only variation changes need a full scan.
+        """
+        variable: list[int] = []
+        for page in self.iter_products(modified_after, modified_before):
+            variable.extend(int(r["id"]) for r in page if r.get("type") == "variable")
+            yield page
+        if self._variations_route is not False:
+            started = False
+            try:
+                for page in self.iter_all_variations(modified_after, modified_before):
+                    started = True
+                    yield page
+                self._variations_route = True
+                return
+            except ApiError as exc:
+                if started or self._variations_route or exc.status != 404:
+                    raise
+                log.info("%s has no GET /variations (WooCommerce < 10.3): reading %d changed parents",
+                         self.describe(), len(variable))
+                self._variations_route = False
+        for parent_id in variable:
+            yield from self.iter_variations(parent_id)
 
     def list_products(self, modified_after: datetime | None = None,
                       modified_before: datetime | None = None) -> list[Product]:
@@ -292,10 +396,39 @@ class WooClient(JsonApiClient):
         """``PUT /customers/{id}`` with the given fields (e.g. ``email``, ``billing``, ``meta_data``)."""
         return Customer.model_validate(self.call("PUT", f"/customers/{customer_id}", json=fields))
 
+    def get_customer(self, customer_id: int) -> Customer:
+        return Customer.model_validate(self.call("GET", f"/customers/{customer_id}"))
+
     def set_customer_consent(self, customer_id: int, channel: str, optout: bool, changed_at: datetime) -> Customer:
-        """Record an explicit marketing choice in customer meta (storeflow's convention, see
-        :data:`~storeflow.connectors.woocommerce_models.CONSENT_META`; WooCommerce has no consent field)."""
-        return self.update_customer(customer_id, {"meta_data": [consent_meta(channel, optout, changed_at)]})
+        """Record an explicit marketing choice in customer meta and read it back (see
+        :meth:`set_customer_consents`)."""
+        return self.set_customer_consents(customer_id, {channel: optout}, changed_at)
+
+    def set_customer_consents(self, customer_id: int, choices: dict[str, bool], changed_at: datetime,
+                              fields: dict[str, Any] | None = None) -> Customer:
+        """Write consent choices (channel -> opted out?) as customer meta, with optional other ``fields`` in the
+        same ``PUT``, then verify them in the response **and** in a fresh ``GET``.
+
+        Raises :class:`ConsentNotStored` when either read does not show every choice under
+        :data:`~storeflow.connectors.woocommerce_models.CONSENT_META` (real WooCommerce answers 200 and
+        drops protected ``_`` meta). Returns the customer as read back."""
+        unknown = set(choices) - set(CONSENT_META)
+        if unknown:
+            raise ValueError(f"unknown consent channels: {sorted(unknown)}")
+        body = {**(fields or {}), "meta_data": [consent_meta(ch, out, changed_at) for ch, out in choices.items()]}
+        written = self.update_customer(customer_id, body)
+        self._check_consents(written, choices, "PUT response")
+        current = self.get_customer(customer_id)
+        self._check_consents(current, choices, "GET after PUT")
+        return current
+
+    @staticmethod
+    def _check_consents(customer: Customer, choices: dict[str, bool], where: str) -> None:
+        missing = [ch for ch, out in choices.items() if (customer.stored_consent(ch) or (None,))[0] is not out]
+        if missing:
+            keys = ", ".join(CONSENT_META[ch] for ch in missing)
+            raise ConsentNotStored(f"customer {customer.id}: consent meta {keys} not stored ({where} does not "
+                                   "show the written choice)")
 
     def create_customer(self, fields: dict[str, Any]) -> Customer:
         return Customer.model_validate(self.call("POST", "/customers", json=fields))

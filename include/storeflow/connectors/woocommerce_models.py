@@ -13,7 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-CONSENT_META = {"email": "_storeflow_email_optout", "sms": "_storeflow_sms_optout"}
+#: customer meta keys holding storeflow's consent record, ``{"optout": bool, "changed_at_gmt": "..."}``.
+#: WooCommerce has no consent field. Keys starting with ``_`` are protected WordPress meta: the REST API
+#: answers 200 to a write and stores nothing, so the keys are unprefixed (issue 11 item 7).
+CONSENT_META = {"email": "storeflow_email_optout", "sms": "storeflow_sms_optout"}
+#: the keys of storeflow before session 3: still read (the simulator and some hosts kept them), never written
+LEGACY_CONSENT_META = {"email": "_storeflow_email_optout", "sms": "_storeflow_sms_optout"}
 
 
 def money_to_minor(value: Any, decimals: int = 2) -> int | None:
@@ -40,6 +45,20 @@ def parse_gmt(value: Any) -> datetime | None:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     dt = datetime.fromisoformat(str(value).strip())
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def parse_consent(value: Any) -> tuple[bool, datetime | None] | None:
+    """A consent meta value -> (opted out?, when); ``None`` when it is not a consent record."""
+    if not isinstance(value, dict) or "optout" not in value:
+        return None
+    optout = value["optout"]
+    if isinstance(optout, str):  # PHP round trips may turn booleans into "1"/"" strings
+        optout = optout.strip().lower() in ("1", "true", "yes")
+    try:
+        when = parse_gmt(value.get("changed_at_gmt"))
+    except (TypeError, ValueError):
+        when = None
+    return bool(optout), when
 
 
 def consent_meta(channel: str, optout: bool, changed_at: datetime) -> dict[str, Any]:
@@ -200,11 +219,23 @@ class Customer(_Base):
         return self.date_modified_gmt or self.date_created_gmt
 
     def consent(self, channel: str) -> tuple[bool, datetime | None] | None:
-        """The explicit marketing choice stored by storeflow: (opted out?, when) or ``None`` if none."""
-        value = self.meta(CONSENT_META[channel])
-        if not isinstance(value, dict) or "optout" not in value:
-            return None
-        return bool(value["optout"]), parse_gmt(value.get("changed_at_gmt"))
+        """The explicit marketing choice stored by storeflow: (opted out?, when) or ``None`` if none.
+
+        Reads the current key and the legacy ``_``-prefixed one; when both hold a choice the later wins
+        (the current key on a tie or when the legacy record has no time)."""
+        current = self.stored_consent(channel)
+        legacy = parse_consent(self.meta(LEGACY_CONSENT_META[channel]))
+        if legacy is None:
+            return current
+        if current is None:
+            return legacy
+        if legacy[1] is not None and (current[1] is None or legacy[1] > current[1]):
+            return legacy
+        return current
+
+    def stored_consent(self, channel: str) -> tuple[bool, datetime | None] | None:
+        """The choice under the current key only (what a consent write must read back)."""
+        return parse_consent(self.meta(CONSENT_META[channel]))
 
 
 class BatchItemError(_Base):

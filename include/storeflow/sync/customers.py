@@ -15,6 +15,17 @@ choice per channel), this module writes the golden values back to every source r
 ``push_state`` remembers what was last written to each record, so a nightly run sends only what
 changed since (the store's customer endpoint has no date filter, so the extract scans everything, but
 the push does not re-send everything).
+
+Every consent write is read back (issue 11 item 7): in the store, the ``PUT`` response and a fresh
+``GET`` must show the choice under ``storeflow_<channel>_optout`` (real WooCommerce answers 200 to
+protected ``_`` meta and stores nothing); in the POS, the updated note must carry the opt-out line. A
+write that does not read back is an error: the record is not marked pushed (the next run retries it),
+the rest of the push goes on, and the push raises :class:`ConsentPushFailed` at the end.
+
+Partial failure is never green (issue 11 item 9): rejected records are counted and the push ends with
+:func:`~storeflow.sync.push_errors.enforce_error_budget` (fails past the budget, warns below it). A
+refused connection or a 401/403 (:class:`~storeflow.connectors.http.FatalApiError`) stops the push at
+once. Errors name records by source id and error code, never by email or phone.
 """
 
 from __future__ import annotations
@@ -27,6 +38,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select
 
+from storeflow.connectors.http import ApiError, FatalApiError
+from storeflow.connectors.woocommerce import ConsentNotStored
+from storeflow.sync.push_errors import enforce_error_budget
 from storeflow.warehouse.schema import consents, customer_identities, customers, identity_consents, push_state
 from storeflow.warehouse.upsert import upsert
 
@@ -44,11 +58,42 @@ class CustomerPushResult:
     opt_outs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     created_in_pos: int = 0
     errors: list[str] = field(default_factory=list)
+    consent_not_stored: list[str] = field(default_factory=list)  # "system:id" whose consent did not read back
 
     def as_dict(self) -> dict[str, Any]:
         return {"considered": self.considered, "updated": dict(self.updated), "opt_outs": dict(self.opt_outs),
                 "created_in_pos": self.created_in_pos, "errors": len(self.errors),
-                "error_samples": self.errors[:5]}
+                "error_samples": self.errors[:5], "consent_not_stored": len(self.consent_not_stored)}
+
+
+class ConsentPushFailed(RuntimeError):
+    """Some consent writes did not read back; those records stay unpushed and are retried next run."""
+
+    def __init__(self, message: str, records: list[str]):
+        super().__init__(message)
+        self.records = records
+
+
+class _ConsentMismatch(Exception):
+    pass
+
+
+def _error_label(exc: BaseException) -> str:
+    """Type, status and vendor code of an error: never its message (vendors echo emails in messages)."""
+    parts = [type(exc).__name__]
+    if isinstance(exc, ApiError):
+        if exc.status:
+            parts.append(str(exc.status))
+        body = exc.body
+        code = None
+        if isinstance(body, dict):
+            code = body.get("code")
+            errs = body.get("errors")
+            if code is None and isinstance(errs, list) and errs and isinstance(errs[0], dict):
+                code = errs[0].get("code")
+        if isinstance(code, str):
+            parts.append(code[:80])
+    return " ".join(parts)
 
 
 @dataclass
@@ -128,8 +173,7 @@ def plan_customer_push(conn: Connection) -> tuple[list[RecordPlan], list[dict[st
 
 
 def _store_fields(plan: RecordPlan, now: datetime) -> dict[str, Any]:
-    from storeflow.connectors.woocommerce_models import CONSENT_META, consent_meta
-
+    """Contact fields for the store's ``PUT /customers/{id}`` (consent meta is written by the client)."""
     body: dict[str, Any] = {}
     f = plan.fields
     if "email" in f:
@@ -142,9 +186,31 @@ def _store_fields(plan: RecordPlan, now: datetime) -> dict[str, Any]:
                                     ("last_name", "family_name")) if s in f}
     if billing:
         body["billing"] = billing
-    if plan.opt_outs:
-        body["meta_data"] = [consent_meta(ch, True, now) for ch in plan.opt_outs if ch in CONSENT_META]
     return body
+
+
+def _push_store(store: Any, plan: RecordPlan, now: datetime) -> None:
+    from storeflow.connectors.woocommerce_models import CONSENT_META
+
+    body = _store_fields(plan, now)
+    choices = {ch: True for ch in plan.opt_outs if ch in CONSENT_META}
+    if choices:  # writes and reads back (PUT response and GET); raises ConsentNotStored on a mismatch
+        store.set_customer_consents(int(plan.source_id), choices, now, fields=body)
+    elif body:
+        store.update_customer(int(plan.source_id), body)
+
+
+def _push_pos(pos: Any, plan: RecordPlan) -> None:
+    from storeflow.connectors.square_models import note_opt_outs
+
+    body = _pos_fields(plan)
+    if body:
+        pos.update_customer(plan.source_id, body)
+    for channel in plan.opt_outs:
+        updated = pos.set_opt_out(plan.source_id, channel, True)  # note lines: the POS API has no consent field
+        note = updated.get("note") if isinstance(updated, dict) else getattr(updated, "note", None)
+        if note_opt_outs(note).get(channel) is not True:
+            raise _ConsentMismatch(f"pos:{plan.source_id}: {channel} opt-out not in the note after the update")
 
 
 def _pos_fields(plan: RecordPlan) -> dict[str, Any]:
@@ -155,25 +221,30 @@ def _pos_fields(plan: RecordPlan) -> dict[str, Any]:
 
 def push_customers(engine: Engine, pos: Any, store: Any, *, run_id: str | None = None,
                    now: datetime | None = None) -> CustomerPushResult:
-    """Write golden values and opt-outs back to both systems; create store customers in the POS."""
+    """Write golden values and opt-outs back to both systems; create store customers in the POS.
+
+    Raises :class:`~storeflow.sync.push_errors.PushErrorBudgetExceeded` past the error budget,
+    :class:`ConsentPushFailed` when a consent write did not read back (after pushing everything else), and
+    :class:`~storeflow.connectors.http.FatalApiError` at once on a refused connection or 401/403."""
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
         plans, creates = plan_customer_push(conn)
     result = CustomerPushResult(considered=len(plans) + len(creates))
     for plan in plans:
+        ref = f"{plan.source_system}:{plan.source_id}"
         try:
             if plan.source_system == "store":
-                body = _store_fields(plan, now)
-                if body:
-                    store.update_customer(int(plan.source_id), body)
+                _push_store(store, plan, now)
             else:
-                body = _pos_fields(plan)
-                if body:
-                    pos.update_customer(plan.source_id, body)
-                for channel in plan.opt_outs:
-                    pos.set_opt_out(plan.source_id, channel, True)  # note lines: the POS API has no consent field
+                _push_pos(pos, plan)
+        except FatalApiError:
+            raise  # configuration, not data: every other record would fail the same way
+        except (ConsentNotStored, _ConsentMismatch):
+            result.errors.append(f"{ref}: consent not stored (read-back mismatch)")
+            result.consent_not_stored.append(ref)
+            continue
         except Exception as exc:  # one rejected record must not stop the others; reported in the run
-            result.errors.append(f"{plan.source_system}:{plan.source_id}: {type(exc).__name__}: {exc}"[:300])
+            result.errors.append(f"{ref}: {_error_label(exc)}")
             continue
         if plan.fields:
             result.updated[plan.source_system] += 1
@@ -186,8 +257,10 @@ def push_customers(engine: Engine, pos: Any, store: Any, *, run_id: str | None =
                                     "reference_id": f"store:{c['store_id']}"}.items() if v}
         try:
             created = pos.create_customer(fields, idempotency_key=f"sf-cust-store-{c['store_id']}")
+        except FatalApiError:
+            raise
         except Exception as exc:
-            result.errors.append(f"create pos for store:{c['store_id']}: {type(exc).__name__}: {exc}"[:300])
+            result.errors.append(f"create pos for store:{c['store_id']}: {_error_label(exc)}")
             continue
         pos_id = created.get("id") if isinstance(created, dict) else getattr(created, "id", None)
         raw = {"source_id": pos_id, **{f: c.get(f) for f in CONTACT_FIELDS}, "updated_at": now.isoformat()}
@@ -199,6 +272,13 @@ def push_customers(engine: Engine, pos: Any, store: Any, *, run_id: str | None =
         }])
         result.created_in_pos += 1
     log.info("[storeflow] customers push: %s", result.as_dict())
+    enforce_error_budget(job="push_customers", attempted=result.considered, failed=len(result.errors),
+                         samples=result.errors)
+    if result.consent_not_stored:
+        records = result.consent_not_stored
+        raise ConsentPushFailed(
+            f"push_customers: {len(records)} consent write(s) did not read back ({', '.join(records[:10])}); "
+            "not marked pushed, retried next run", records)
     return result
 
 
