@@ -7,12 +7,13 @@ the state is loaded from FILE when it exists and saved to it on exit.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from storeflow.simulators.cluster import COMPONENTS, DEFAULT_PORTS, SimulatorCluster
+from storeflow.simulators.cluster import COMPONENTS, DEFAULT_PORTS, DEFAULT_STORE_TIMEZONE, SimulatorCluster
 from storeflow.simulators.credentials import (
     DEMO_POS_TOKEN,
     DEMO_SMS_SID,
@@ -42,6 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--components", default=",".join(COMPONENTS), help=f"comma-separated subset of {','.join(COMPONENTS)}"
     )
+    env = os.environ.get
+    p.add_argument("--store-https", action=argparse.BooleanOptionalAction,
+                   default=env("STOREFLOW_SIM_STORE_HTTPS", "") in ("1", "true", "yes"),
+                   help="serve the store over HTTPS with a self-signed certificate (env STOREFLOW_SIM_STORE_HTTPS)")
+    p.add_argument("--store-behind-tls-proxy", action=argparse.BooleanOptionalAction,
+                   default=env("STOREFLOW_SIM_STORE_BEHIND_TLS_PROXY", "") in ("1", "true", "yes"),
+                   help="trust X-Forwarded-Proto: https (env STOREFLOW_SIM_STORE_BEHIND_TLS_PROXY)")
+    p.add_argument("--store-timezone", default=env("STOREFLOW_SIM_STORE_TIMEZONE", DEFAULT_STORE_TIMEZONE),
+                   help="site time zone of a new store (env STOREFLOW_SIM_STORE_TIMEZONE)")
+    p.add_argument("--store-version", default=env("STOREFLOW_SIM_STORE_VERSION") or None,
+                   help="emulated WooCommerce version, default 10.0.2 (env STOREFLOW_SIM_STORE_VERSION)")
     return p
 
 
@@ -59,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         ports={name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS},
         components=components,
+        store_https=args.store_https,
+        store_behind_tls_proxy=args.store_behind_tls_proxy,
+        store_timezone=args.store_timezone or None,
+        store_version=args.store_version,
     )
     stop = threading.Event()
 
@@ -72,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         if cluster.pos_url:
             print(f"pos      {cluster.pos_url}  (Square contract; Bearer token {DEMO_POS_TOKEN})", flush=True)
         if cluster.store_url:
+            auth = "Basic or OAuth 1.0a" if cluster.store_https else "OAuth 1.0a over HTTP"
             print(
-                f"store    {cluster.store_url}  (WooCommerce contract; key {DEMO_STORE_KEY} "
+                f"store    {cluster.store_url}  (WooCommerce contract; {auth}; key {DEMO_STORE_KEY} "
                 f"secret {DEMO_STORE_SECRET})",
                 flush=True,
             )
+            if cluster.store_ca_file:
+                print(f"store-ca {cluster.store_ca_file}", flush=True)
         if cluster.sms_url:
             print(
                 f"sms      {cluster.sms_url}  (Twilio contract; account {DEMO_SMS_SID} "

@@ -4,6 +4,14 @@ contract) and the SMTP sink with its HTTP API.
 >>> with SimulatorCluster(seed=42, scale="tiny", ports=EPHEMERAL_PORTS) as sims:   # doctest: +SKIP
 ...     os.environ.update(sims.env())
 
+The store behaves like a real WooCommerce 10.0.2 (see :mod:`storeflow.simulators.store_state`): over plain
+HTTP it only accepts OAuth 1.0a signatures. ``store_https=True`` serves it over HTTPS with a self-signed
+certificate made at start-up in ``<data dir>/simulators/tls`` (clients pass :attr:`SimulatorCluster.
+store_ca_file` as CA bundle; :meth:`SimulatorCluster.env` adds ``STOREFLOW_STORE_CA_BUNDLE``), where HTTP
+Basic and query-string keys work too; ``store_behind_tls_proxy=True`` trusts ``X-Forwarded-Proto: https``.
+The store's site time zone defaults to Europe/Paris (``store_timezone``; ``None`` keeps the World's) and its
+version to 10.0.2 (``store_version``).
+
 With ``state_file`` the simulators' state is saved on :meth:`SimulatorCluster.stop` and loaded instead of
 generating a new world on the next start. The generator's truth (duplicate pairs, true purchase rates) is
 written to ``truth.json`` beside the state file, or to ``$STOREFLOW_DATA_DIR/simulators/truth.json``.
@@ -29,6 +37,7 @@ from storeflow.simulators.smtp_sink import SmtpSink, SmtpState, create_smtp_api
 DEFAULT_PORTS: dict[str, int] = {"pos": 8701, "store": 8702, "sms": 8703, "smtp": 8725, "smtp_api": 8726}
 EPHEMERAL_PORTS: dict[str, int] = dict.fromkeys(DEFAULT_PORTS, 0)
 COMPONENTS = ("pos", "store", "sms", "smtp")
+DEFAULT_STORE_TIMEZONE = "Europe/Paris"  # a non-UTC site all year round: GMT/local confusions show up
 STATE_VERSION = 1
 
 
@@ -70,6 +79,10 @@ class SimulatorCluster:
         host: str = "127.0.0.1",
         components: Iterable[str] = COMPONENTS,
         lost_response_writes: bool = False,
+        store_https: bool = False,
+        store_behind_tls_proxy: bool = False,
+        store_timezone: str | None = DEFAULT_STORE_TIMEZONE,
+        store_version: str | None = None,
     ) -> None:
         unknown = set(components) - set(COMPONENTS)
         if unknown:
@@ -83,6 +96,10 @@ class SimulatorCluster:
         self.host = host
         self.components = tuple(c for c in COMPONENTS if c in set(components))
         self.lost_response_writes = lost_response_writes
+        self.store_https = store_https
+        self.store_behind_tls_proxy = store_behind_tls_proxy
+        self.store_timezone = store_timezone
+        self.store_version = store_version
 
         self._world: Any = None
         self._world_params: dict[str, Any] | None = None  # {"seed", "scale", "now"} of the world in use
@@ -146,6 +163,11 @@ class SimulatorCluster:
                 self.store_state = _store().StoreState.from_json(saved["store"])
             else:
                 self.store_state = _store().StoreState.from_world(self._ensure_world())
+                if self.store_timezone:  # a new store only: a saved one keeps its site settings
+                    self.store_state.options.timezone = self.store_timezone
+            if self.store_version:
+                self.store_state.options.wc_version = self.store_version
+            self.store_state.options.behind_tls_proxy = self.store_behind_tls_proxy
         self.sms_state = SmsState.from_json(saved["sms"]) if "sms" in saved else SmsState()
         self.smtp_state = SmtpState.from_json(saved["smtp"]) if "smtp" in saved else SmtpState()
         if self._world_params is None:
@@ -234,7 +256,9 @@ class SimulatorCluster:
             self._servers["pos"] = serve_in_thread(app, self.host, self.ports["pos"])
         if "store" in self.components:
             app = self._wrap("store", _store().create_store_app(self.store_state), "woo", 2)
-            self._servers["store"] = serve_in_thread(app, self.host, self.ports["store"])
+            tls = _store().store_tls_files() if self.store_https else None
+            self._servers["store"] = serve_in_thread(app, self.host, self.ports["store"], tls=tls,
+                                                     proxy_headers=False)
         if "sms" in self.components:
             app = self._wrap("sms", create_sms_app(self.sms_state), "twilio", 3)
             self._servers["sms"] = serve_in_thread(app, self.host, self.ports["sms"])
@@ -265,6 +289,12 @@ class SimulatorCluster:
     @property
     def store_url(self) -> str | None:
         return self._url("store")
+
+    @property
+    def store_ca_file(self) -> Path | None:
+        """The store's self-signed certificate (pass it as CA bundle) when it serves HTTPS."""
+        handle = self._servers.get("store")
+        return handle.ca_file if handle else None
 
     @property
     def sms_url(self) -> str | None:
@@ -308,6 +338,7 @@ class SimulatorCluster:
             "STOREFLOW_SMTP_HOST": self.smtp_host if self._smtp else None,
             "STOREFLOW_SMTP_PORT": str(self.smtp_port) if self._smtp else None,
             "STOREFLOW_SMTP_API_URL": self.smtp_api_url,
+            "STOREFLOW_STORE_CA_BUNDLE": str(self.store_ca_file) if self.store_ca_file else None,
         }
         return {k: v for k, v in values.items() if v is not None}
 

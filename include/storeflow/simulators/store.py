@@ -1,14 +1,25 @@
 """An online store following the WooCommerce REST API v3 contract (FastAPI), for demos and tests.
 
-Routes under ``/wp-json/wc/v3``: products (CRUD, batch, ``sku=`` lookups that also return variations),
-variations under ``/products/{id}/variations`` (CRUD, batch) and the read-only ``/variations`` of
-WooCommerce 10.3+, orders (CRUD, batch), customers (CRUD, batch) and webhooks (signed, asynchronous
-delivery; see :mod:`storeflow.simulators.store_webhooks`). Bare-array bodies with
-``X-WP-Total``/``X-WP-TotalPages``/``Link``; money as strings; every date twice (site-local and ``_gmt``,
-both naive); the ``modified_after``/``dates_are_gmt`` timezone trap; WP error shapes; unknown parameters
-silently ignored; ``_fields``. Listings are cached per filter set and invalidated by every write
-(``StoreState.version``); code that edits records directly must call ``state.bump()``. Behaviour toggles and the consent convention are described in
-:mod:`storeflow.simulators.store_state`.
+It behaves like a real WooCommerce 10.0.2 as measured in ``woocommerce-real-behaviour.md``. Routes under
+``/wp-json/wc/v3``: products (CRUD, batch, ``sku=`` lookups that also return variations), variations under
+``/products/{id}/variations`` (CRUD, batch; ``type: "variation"``, ``parent_id``, ``name`` = attribute
+summary, attributes with ``id``/``name``/``slug``/``option``), the read-only ``/variations`` only when the
+emulated version is 10.3 or later (else 404 ``rest_no_route``), orders (CRUD, batch; ids from the post id
+sequence shared with products), customers (CRUD, batch; ``_`` meta protected; ``role=all`` includes the
+administrator), webhooks (signed, asynchronous delivery; see :mod:`storeflow.simulators.store_webhooks`),
+a small ``/system_status`` and the WP index ``/wp-json/`` (site time zone, GMT offset, routes).
+
+Contract details: bare-array bodies with ``X-WP-Total``/``X-WP-TotalPages``/``Link`` (an ``offset`` past the
+end reports 0/0 and no paging links); every response carries ``Link: <…/wp-json/>; rel="https://api.w.org/"``,
+``Allow`` and ``Content-Type: application/json; charset=UTF-8``; money as strings (numbers are refused with
+400 ``rest_invalid_param``); every date twice (site-local and ``_gmt``, both naive); the
+``modified_after``/``dates_are_gmt`` time zone trap; ``date_modified`` moving on every product save and
+order stock change; WP error shapes; unknown parameters silently ignored; ``_fields`` (``_links`` kept).
+Authentication: OAuth 1.0a over HTTP; Basic and query-string keys only over HTTPS (serve with
+:func:`store_tls_files` or set ``behind_tls_proxy``), see :mod:`storeflow.simulators.store_http`.
+Listings are cached per filter set and invalidated by every write (``StoreState.version``); code that
+edits records directly must call ``state.bump()``. Behaviour toggles and the consent convention are
+described in :mod:`storeflow.simulators.store_state`.
 
 Test-only admin routes (no auth) under ``/_sim/``:
 
@@ -22,20 +33,21 @@ Test-only admin routes (no auth) under ``/_sim/``:
   ``{"channel": "email"|"sms", "optout": bool, "at"?: iso}``;
 * ``POST /_sim/products/touch`` ``{"ids"|"skus"|"first": n|"all": true, "changes"?: {...}}`` - bump
   ``date_modified`` (page-drift tests); ``PUT /_sim/products/stock`` ``{"sku", "quantity"}`` - a stock edit
-  by the shop (no ``date_modified`` bump while the stock bug toggle is on).
+  by the shop (no ``date_modified`` bump only with ``legacy_stock_date_modified``).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from storeflow.simulators.store_common import WooError, parse_gmt
-from storeflow.simulators.store_http import Params, authenticate, date_filters, page_response
+from storeflow.simulators.store_http import Params, authenticate, date_filters, is_ssl, page_response
 from storeflow.simulators.store_render import customer_json, order_json, product_json, variation_json
 from storeflow.simulators.store_state import ATTRIBUTION_META, ORDER_STATUSES, StoreOptions, StoreState
 
@@ -46,7 +58,19 @@ ORDER_ORDERBY = ("date", "id", "include", "title", "slug", "modified")
 CUSTOMER_ORDERBY = ("id", "include", "name", "registered_date")
 ROLES = ("all", "administrator", "editor", "author", "contributor", "subscriber", "customer", "shop_manager")
 
-__all__ = ["StoreState", "StoreOptions", "create_store_app"]
+__all__ = ["StoreState", "StoreOptions", "create_store_app", "store_tls_files"]
+
+
+def store_tls_files(directory: Path | None = None) -> tuple[Path, Path]:
+    """The store simulator's self-signed ``(cert, key)`` in ``directory`` (default ``<data dir>/simulators/tls``).
+
+    Created on first use; clients trust the store by passing the certificate path as CA bundle.
+    """
+    from storeflow.settings import get_settings
+    from storeflow.simulators.serve import self_signed_certificate
+
+    target = directory or get_settings().data_dir / "simulators" / "tls"
+    return self_signed_certificate(target, "store")
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -55,9 +79,9 @@ async def _body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except ValueError:  # PHP's json_last_error_msg() for every syntax error
         raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.", json_error_code=4,
-                       json_error_message=str(exc)) from None
+                       json_error_message="Syntax error") from None
     if not isinstance(data, dict):
         raise WooError(400, "rest_invalid_json", "Invalid JSON body passed.")
     return data
@@ -80,6 +104,15 @@ def create_store_app(state: StoreState) -> FastAPI:
         response = await call_next(request)
         if write:
             state.bump()
+        if request.url.path.startswith("/wp-json"):  # WP_REST_Server::serve_request() headers
+            response.headers["Content-Type"] = "application/json; charset=UTF-8"
+            response.headers["X-Robots-Tag"] = "noindex"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Access-Control-Expose-Headers"] = "X-WP-Total, X-WP-TotalPages, Link"
+            response.headers.append("Link", f'<{base(request)}/wp-json/>; rel="https://api.w.org/"')
+            allow = _allow(request.url.path, state)
+            if allow and response.status_code != 401:  # rest_send_allow_header(): only permitted methods
+                response.headers["Allow"] = allow
         return response
 
     @app.exception_handler(WooError)
@@ -87,7 +120,27 @@ def create_store_app(state: StoreState) -> FastAPI:
         return JSONResponse(exc.body(), status_code=exc.status)
 
     def base(request: Request) -> str:
-        return f"{request.url.scheme}://{request.url.netloc}"
+        return f"{'https' if is_ssl(state, request) else 'http'}://{request.url.netloc}"
+
+    def prod(request: Request, rec: dict[str, Any]) -> dict[str, Any]:
+        b = base(request)
+        if rec["type"] == "variation":
+            return {**product_json(state, rec, b), "_links": _links(b, f"products/{rec['parent_id']}/variations",
+                                                                   rec["id"], up=f"products/{rec['parent_id']}")}
+        return {**product_json(state, rec, b), "_links": _links(b, "products", rec["id"])}
+
+    def var(request: Request, rec: dict[str, Any]) -> dict[str, Any]:
+        b = base(request)
+        return {**variation_json(state, rec, b), "_links": _links(b, f"products/{rec['parent_id']}/variations",
+                                                                 rec["id"], up=f"products/{rec['parent_id']}")}
+
+    def order(request: Request, rec: dict[str, Any]) -> dict[str, Any]:
+        b = base(request)
+        up = f"customers/{rec['customer_id']}" if rec.get("customer_id") else None
+        return {**order_json(state, rec), "_links": _links(b, "orders", rec["id"], customer=up)}
+
+    def cust(request: Request, rec: dict[str, Any]) -> dict[str, Any]:
+        return {**customer_json(state, rec), "_links": _links(base(request), "customers", rec["id"])}
 
     # --- products --------------------------------------------------------------------------------
     def get_product(pid: int, status: int = 404) -> dict[str, Any]:
@@ -169,7 +222,7 @@ def create_store_app(state: StoreState) -> FastAPI:
             return pool
 
         with state.lock:
-            return page_response(state, request, p, select, lambda r: product_json(state, r, base(request)),
+            return page_response(state, request, p, select, lambda r: prod(request, r),
                                  product_keys(), default_orderby="date", default_order="desc")
 
     @app.post(f"{API}/products")
@@ -179,13 +232,13 @@ def create_store_app(state: StoreState) -> FastAPI:
         if payload.get("id"):
             raise WooError(400, "woocommerce_rest_product_exists", "Cannot create existing product.")
         rec = state.write_product(payload)
-        return _created(product_json(state, rec, base(request)), f"{base(request)}{API}/products/{rec['id']}")
+        return _created(prod(request, rec), f"{base(request)}{API}/products/{rec['id']}")
 
     @app.api_route(f"{API}/products/batch", methods=["POST", "PUT", "PATCH"])
     async def batch_products(request: Request) -> JSONResponse:
         authenticate(state, request, "batch")
         payload = await _body(request)
-        render = lambda r: product_json(state, r, base(request))  # noqa: E731
+        render = lambda r: prod(request, r)  # noqa: E731
         return _batch(state, payload, render,
                       create=lambda item: state.write_product(item),
                       update=lambda item: update_product(int(item.get("id") or 0), item),
@@ -199,13 +252,13 @@ def create_store_app(state: StoreState) -> FastAPI:
     @app.get(f"{API}/products/{{pid:int}}")
     async def read_product(pid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "view")
-        return JSONResponse(product_json(state, get_product(pid), base(request)))
+        return JSONResponse(prod(request, get_product(pid)))
 
     @app.api_route(f"{API}/products/{{pid:int}}", methods=["POST", "PUT", "PATCH"])
     async def write_product(pid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "edit")
         payload = await _body(request)
-        return JSONResponse(product_json(state, update_product(pid, payload), base(request)))
+        return JSONResponse(prod(request, update_product(pid, payload)))
 
     @app.delete(f"{API}/products/{{pid:int}}")
     async def delete_product(pid: int, request: Request) -> JSONResponse:
@@ -214,10 +267,8 @@ def create_store_app(state: StoreState) -> FastAPI:
         force = p.boolean("force", False)
         p.check()
         rec = get_product(pid)
-        body = product_json(state, rec, base(request))
+        body = prod(request, rec)  # rendered before the delete: without force, the pre-trash status
         state.delete_product(rec, force)
-        if not force:
-            body = product_json(state, rec, base(request))
         return JSONResponse(body)
 
     # --- variations ------------------------------------------------------------------------------
@@ -241,7 +292,7 @@ def create_store_app(state: StoreState) -> FastAPI:
                     and (include is None or r["id"] in include) and not (exclude and r["id"] in exclude)
                     and keep_date(r)]
 
-        render = render or (lambda r: variation_json(state, r, base(request)))
+        render = render or (lambda r: var(request, r))
         return page_response(state, request, p, select, render, product_keys(), default_orderby="date",
                              default_order="desc")
 
@@ -255,18 +306,19 @@ def create_store_app(state: StoreState) -> FastAPI:
 
     @app.get(f"{API}/variations")
     async def list_all_variations(request: Request) -> JSONResponse:
+        if not state.options.version_at_least(10, 3):  # the route was added in WooCommerce 10.3
+            raise WooError(404, "rest_no_route", "No route was found matching the URL and request method.")
         authenticate(state, request, "list")
         with state.lock:
             kids = [r for r in state.products.values() if r["type"] == "variation"]
-            return variation_list(
-                request, kids, lambda r: {**variation_json(state, r, base(request)), "parent_id": r["parent_id"]})
+            return variation_list(request, kids)
 
     @app.post(f"{API}/products/{{pid:int}}/variations")
     async def create_variation(pid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "create")
         payload = await _body(request)
         rec = state.write_product(payload, parent=variable_parent(pid))
-        return _created(variation_json(state, rec, base(request)),
+        return _created(var(request, rec),
                         f"{base(request)}{API}/products/{pid}/variations/{rec['id']}")
 
     @app.api_route(f"{API}/products/{{pid:int}}/variations/batch", methods=["POST", "PUT", "PATCH"])
@@ -274,7 +326,7 @@ def create_store_app(state: StoreState) -> FastAPI:
         authenticate(state, request, "batch")
         payload = await _body(request)
         parent = variable_parent(pid)
-        render = lambda r: variation_json(state, r, base(request))  # noqa: E731
+        render = lambda r: var(request, r)  # noqa: E731
         return _batch(state, payload, render,
                       create=lambda item: state.write_product(item, parent=parent),
                       update=lambda item: state.write_product(item, get_variation(pid, int(item.get("id") or 0),
@@ -284,14 +336,14 @@ def create_store_app(state: StoreState) -> FastAPI:
     @app.get(f"{API}/products/{{pid:int}}/variations/{{vid:int}}")
     async def read_variation(pid: int, vid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "view")
-        return JSONResponse(variation_json(state, get_variation(pid, vid), base(request)))
+        return JSONResponse(var(request, get_variation(pid, vid)))
 
     @app.api_route(f"{API}/products/{{pid:int}}/variations/{{vid:int}}", methods=["POST", "PUT", "PATCH"])
     async def write_variation(pid: int, vid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "edit")
         payload = await _body(request)
         rec = state.write_product(payload, get_variation(pid, vid, 400))
-        return JSONResponse(variation_json(state, rec, base(request)))
+        return JSONResponse(var(request, rec))
 
     @app.delete(f"{API}/products/{{pid:int}}/variations/{{vid:int}}")
     async def delete_variation(pid: int, vid: int, request: Request) -> JSONResponse:
@@ -303,7 +355,7 @@ def create_store_app(state: StoreState) -> FastAPI:
         if not force:
             raise WooError(501, "woocommerce_rest_trash_not_supported",
                            "The product_variation does not support trashing.")
-        return JSONResponse(_force_delete(rec, lambda r: variation_json(state, r, base(request))))
+        return JSONResponse(_force_delete(rec, lambda r: var(request, r)))
 
     # --- orders ----------------------------------------------------------------------------------
     def get_order(oid: int, status: int = 404) -> dict[str, Any]:
@@ -312,8 +364,8 @@ def create_store_app(state: StoreState) -> FastAPI:
             raise WooError(status, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
         return rec
 
-    def delete_order(rec: dict[str, Any], force: bool) -> dict[str, Any]:
-        body = order_json(state, rec)
+    def delete_order(request: Request, rec: dict[str, Any], force: bool) -> dict[str, Any]:
+        body = order(request, rec)  # rendered before the delete: without force, the pre-trash status
         with state.lock:
             state.bump()
             if force:
@@ -325,7 +377,7 @@ def create_store_app(state: StoreState) -> FastAPI:
             rec["status"] = "trash"
             rec["date_modified"] = state.now()
             state.emit("order", "deleted", rec)
-            return order_json(state, rec)
+            return body
 
     @app.get(f"{API}/orders")
     async def list_orders(request: Request) -> JSONResponse:
@@ -364,7 +416,7 @@ def create_store_app(state: StoreState) -> FastAPI:
                 "title": lambda r: r["date_created"], "slug": lambda r: r["id"],
                 "modified": lambda r: r["date_modified"]}
         with state.lock:
-            return page_response(state, request, p, select, lambda r: order_json(state, r), keys,
+            return page_response(state, request, p, select, lambda r: order(request, r), keys,
                                  default_orderby="date", default_order="desc")
 
     @app.post(f"{API}/orders")
@@ -374,28 +426,28 @@ def create_store_app(state: StoreState) -> FastAPI:
         if payload.get("id"):
             raise WooError(400, "woocommerce_rest_shop_order_exists", "Cannot create existing shop_order.")
         rec = state.create_order(payload, user_agent=request.headers.get("user-agent", ""))
-        return _created(order_json(state, rec), f"{base(request)}{API}/orders/{rec['id']}")
+        return _created(order(request, rec), f"{base(request)}{API}/orders/{rec['id']}")
 
     @app.api_route(f"{API}/orders/batch", methods=["POST", "PUT", "PATCH"])
     async def batch_orders(request: Request) -> JSONResponse:
         authenticate(state, request, "batch")
         payload = await _body(request)
         agent = request.headers.get("user-agent", "")
-        return _batch(state, payload, lambda r: order_json(state, r),
+        return _batch(state, payload, lambda r: order(request, r),
                       create=lambda item: state.create_order(item, user_agent=agent),
                       update=lambda item: state.update_order(get_order(int(item.get("id") or 0), 400), item),
-                      delete=lambda oid: delete_order(get_order(oid), True))
+                      delete=lambda oid: delete_order(request, get_order(oid), True))
 
     @app.get(f"{API}/orders/{{oid:int}}")
     async def read_order(oid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "view")
-        return JSONResponse(order_json(state, get_order(oid)))
+        return JSONResponse(order(request, get_order(oid)))
 
     @app.api_route(f"{API}/orders/{{oid:int}}", methods=["POST", "PUT", "PATCH"])
     async def write_order(oid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "edit")
         payload = await _body(request)
-        return JSONResponse(order_json(state, state.update_order(get_order(oid, 400), payload)))
+        return JSONResponse(order(request, state.update_order(get_order(oid, 400), payload)))
 
     @app.delete(f"{API}/orders/{{oid:int}}")
     async def remove_order(oid: int, request: Request) -> JSONResponse:
@@ -403,7 +455,7 @@ def create_store_app(state: StoreState) -> FastAPI:
         p = Params(request)
         force = p.boolean("force", False)
         p.check()
-        return JSONResponse(delete_order(get_order(oid), force))
+        return JSONResponse(delete_order(request, get_order(oid), force))
 
     # --- customers -------------------------------------------------------------------------------
     def get_customer(cid: int, status: int = 404) -> dict[str, Any]:
@@ -412,8 +464,8 @@ def create_store_app(state: StoreState) -> FastAPI:
             raise WooError(status, "woocommerce_rest_invalid_id", "Invalid resource ID.")
         return rec
 
-    def delete_customer(rec: dict[str, Any]) -> dict[str, Any]:
-        body = customer_json(state, rec)
+    def delete_customer(request: Request, rec: dict[str, Any]) -> dict[str, Any]:
+        body = cust(request, rec)
         with state.lock:
             state.customers.pop(rec["id"], None)
             state.bump()
@@ -447,8 +499,8 @@ def create_store_app(state: StoreState) -> FastAPI:
         keys = {"id": lambda r: r["id"], "include": lambda r: r["id"],
                 "name": lambda r: r["username"].lower(), "registered_date": lambda r: r["date_created"]}
         with state.lock:
-            return page_response(state, request, p, select, lambda r: customer_json(state, r), keys,
-                                 default_orderby="name", default_order="asc", tiebreak_keys=())
+            return page_response(state, request, p, select, lambda r: cust(request, r), keys,
+                                 default_orderby="name", default_order="asc", tiebreak_keys=(), found_rows=True)
 
     @app.post(f"{API}/customers")
     async def create_customer(request: Request) -> JSONResponse:
@@ -457,27 +509,27 @@ def create_store_app(state: StoreState) -> FastAPI:
         if payload.get("id"):
             raise WooError(400, "woocommerce_rest_customer_exists", "Cannot create existing resource.")
         rec = state.write_customer(payload)
-        return _created(customer_json(state, rec), f"{base(request)}{API}/customers/{rec['id']}")
+        return _created(cust(request, rec), f"{base(request)}{API}/customers/{rec['id']}")
 
     @app.api_route(f"{API}/customers/batch", methods=["POST", "PUT", "PATCH"])
     async def batch_customers(request: Request) -> JSONResponse:
         authenticate(state, request, "batch")
         payload = await _body(request)
-        return _batch(state, payload, lambda r: customer_json(state, r),
+        return _batch(state, payload, lambda r: cust(request, r),
                       create=lambda item: state.write_customer(item),
                       update=lambda item: state.write_customer(item, get_customer(int(item.get("id") or 0), 400)),
-                      delete=lambda cid: delete_customer(get_customer(cid)))
+                      delete=lambda cid: delete_customer(request, get_customer(cid)))
 
     @app.get(f"{API}/customers/{{cid:int}}")
     async def read_customer(cid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "view")
-        return JSONResponse(customer_json(state, get_customer(cid)))
+        return JSONResponse(cust(request, get_customer(cid)))
 
     @app.api_route(f"{API}/customers/{{cid:int}}", methods=["POST", "PUT", "PATCH"])
     async def write_customer(cid: int, request: Request) -> JSONResponse:
         authenticate(state, request, "edit")
         payload = await _body(request)
-        return JSONResponse(customer_json(state, state.write_customer(payload, get_customer(cid, 400))))
+        return JSONResponse(cust(request, state.write_customer(payload, get_customer(cid, 400))))
 
     @app.delete(f"{API}/customers/{{cid:int}}")
     async def remove_customer(cid: int, request: Request) -> JSONResponse:
@@ -488,18 +540,91 @@ def create_store_app(state: StoreState) -> FastAPI:
         rec = get_customer(cid)
         if not force:
             raise WooError(501, "woocommerce_rest_trash_not_supported", "Customers do not support trashing.")
-        return JSONResponse(delete_customer(rec))
+        return JSONResponse(delete_customer(request, rec))
 
     _add_sim_routes(app, state)
     from storeflow.simulators.store_webhooks import install_webhooks
 
     app.state.webhooks = install_webhooks(app, state)
 
+    @app.get("/wp-json")
+    @app.get("/wp-json/")
+    async def rest_index(request: Request) -> JSONResponse:
+        """The WP REST index (no auth): site time zone, GMT offset and the routes this version has."""
+        now = state.now().astimezone(state.tz)
+        offset = now.utcoffset()
+        hours = offset.total_seconds() / 3600 if offset is not None else 0.0
+        routes = [f"/wc/v3/{r}" for r in ("products", "products/batch", "products/(?P<id>[\\d]+)",
+                                           "products/(?P<product_id>[\\d]+)/variations", "orders", "customers",
+                                           "webhooks", "system_status")]
+        if state.options.version_at_least(10, 3):
+            routes.append("/wc/v3/variations")
+        return JSONResponse({
+            "name": "storeflow store simulator", "description": "", "url": base(request), "home": base(request),
+            "gmt_offset": int(hours) if hours == int(hours) else hours, "timezone_string": state.options.timezone,
+            "namespaces": ["wp/v2", "wc/v3", "wc/store/v1"], "authentication": {},
+            "routes": {r: {"namespace": "wc/v3", "methods": ["GET"]} for r in routes},
+        })
+
+    @app.get(f"{API}/system_status")
+    async def system_status(request: Request) -> JSONResponse:
+        """A small part of ``/system_status``: WooCommerce and WordPress versions, currency, HTTPS."""
+        authenticate(state, request, "list")
+        return JSONResponse({
+            "environment": {"home_url": base(request), "site_url": base(request), "version": state.options.wc_version,
+                            "wp_version": "6.8.3", "php_version": "8.2", "default_timezone": "UTC",
+                            "language": "en_GB"},
+            "database": {}, "active_plugins": [{"plugin": "woocommerce/woocommerce.php", "name": "WooCommerce",
+                                                "version": state.options.wc_version}],
+            "theme": {}, "settings": {"api_enabled": True, "currency": state.options.currency,
+                                      "currency_symbol": "£" if state.options.currency == "GBP" else "",
+                                      "woocommerce_manage_stock": "yes" if state.options.manage_stock else "no"},
+            "security": {"secure_connection": is_ssl(state, request), "hide_errors": True}, "pages": [],
+        })
+
     @app.api_route("/wp-json/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def no_route(rest: str) -> JSONResponse:
         raise WooError(404, "rest_no_route", "No route was found matching the URL and request method.")
 
     return app
+
+
+def _links(base: str, collection: str, rid: int, *, up: str | None = None,
+           customer: str | None = None) -> dict[str, list[dict[str, str]]]:
+    """The ``_links`` WordPress adds to every object (``self``, ``collection``, ``up``/``customer``)."""
+    out = {"self": [{"href": f"{base}{API}/{collection}/{rid}"}], "collection": [{"href": f"{base}{API}/{collection}"}]}
+    if up:
+        out["up"] = [{"href": f"{base}{API}/{up}"}]
+    if customer:
+        out["customer"] = [{"href": f"{base}{API}/{customer}"}]
+    return out
+
+
+_ITEM = "GET, POST, PUT, PATCH, DELETE"
+
+
+def _allow(path: str, state: StoreState) -> str | None:
+    """The ``Allow`` header of the matched REST route (None when no route matches)."""
+    if path.rstrip("/") == "/wp-json":
+        return "GET"
+    if not path.startswith(API + "/"):
+        return None
+    parts = [p for p in path[len(API):].split("/") if p]
+    if parts == ["variations"]:
+        return "GET" if state.options.version_at_least(10, 3) else None
+    if parts == ["system_status"]:
+        return "GET"
+    if parts[0] not in ("products", "orders", "customers", "webhooks"):
+        return None
+    if len(parts) >= 3 and parts[0] == "products" and parts[1].isdigit() and parts[2] == "variations":
+        parts = parts[2:]
+    if len(parts) == 1:
+        return "GET, POST"
+    if len(parts) == 2 and parts[1] == "batch":
+        return "POST, PUT, PATCH"
+    if len(parts) == 2 and parts[1].isdigit():
+        return _ITEM
+    return None
 
 
 def _batch(state: StoreState, payload: dict[str, Any], render, *, create, update, delete) -> JSONResponse:
@@ -554,10 +679,13 @@ def _add_sim_routes(app: FastAPI, state: StoreState) -> None:
     @app.put("/_sim/options")
     async def sim_options(request: Request) -> dict[str, Any]:
         data = await body(request)
+        if "stock_bumps_modified" in data:  # the old, inverse name
+            data["legacy_stock_date_modified"] = not data.pop("stock_bumps_modified")
         for key, value in data.items():
             if not hasattr(state.options, key):
                 return JSONResponse({"error": f"unknown option {key}"}, status_code=400)
             setattr(state.options, key, value)
+        state.bump()
         return state.summary()["options"]
 
     @app.api_route("/_sim/clock", methods=["GET", "PUT"])

@@ -43,6 +43,37 @@ def invalid_params(reasons: dict[str, tuple[str, str]]) -> WooError:
     )
 
 
+def _is_integer(value: Any) -> bool:
+    """WordPress ``rest_is_integer()``: an int, or a numeric string/float with an integral value."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    try:
+        number = float(value) if isinstance(value, float | str) else None
+    except ValueError:
+        return False
+    return number is not None and number == number and number == round(number)
+
+
+def check_types(payload: dict[str, Any], types: dict[str, str]) -> None:
+    """WP core's schema type check of request fields (``null`` is skipped, like PHP's ``isset``).
+
+    ``types`` maps a field to ``"string"`` or ``"integer"``; every failure is collected into one 400
+    ``rest_invalid_param`` ("regular_price is not of type string.").
+    """
+    errors: dict[str, tuple[str, str]] = {}
+    for name, kind in types.items():
+        value = payload.get(name)
+        if value is None:
+            continue
+        ok = isinstance(value, str) if kind == "string" else _is_integer(value)
+        if not ok:
+            errors[name] = ("rest_invalid_type", f"{name} is not of type {kind}.")
+    if errors:
+        raise invalid_params(errors)
+
+
 def wp_list(values: list[str]) -> str:
     """WordPress ``%l`` list formatting: ``a, b, and c``."""
     if len(values) <= 2:

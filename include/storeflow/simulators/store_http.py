@@ -1,11 +1,13 @@
 """HTTP-level rules of the store simulator: authentication, parameter validation, listing and paging.
 
-Authentication follows ``WC_REST_Authentication``: query-string ``consumer_key``/``consumer_secret``, HTTP
-Basic (key/secret), or OAuth 1.0a one-legged query signing (HMAC-SHA1/HMAC-SHA256 over
+Authentication follows ``WC_REST_Authentication``: over HTTPS (``is_ssl()``: the connection is TLS, or the
+store is told it sits behind a TLS-terminating proxy and the request says ``X-Forwarded-Proto: https``),
+query-string ``consumer_key``/``consumer_secret`` then HTTP Basic (key/secret) are tried first; an unknown
+key there is no error by itself. Then, over HTTP and HTTPS, OAuth 1.0a one-legged signing (parameters in
+the query string or an ``Authorization: OAuth ...`` header; HMAC-SHA1/HMAC-SHA256 over
 ``METHOD&rawurlencode(url)&rawurlencode(sorted, encoded params)``, key ``consumer_secret + "&"``, 15-minute
-timestamp window, nonce replay check). Real WooCommerce only tries Basic/query keys over HTTPS and OAuth
-over plain HTTP; the simulator serves plain HTTP but accepts all three, as a store behind a TLS-terminating
-proxy would.
+timestamp window, nonce replay check). Basic and query keys over plain HTTP are ignored, so such a request
+gets the endpoint's 401 ``woocommerce_rest_cannot_view`` ("Sorry, you cannot list resources.").
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import hashlib
 import hmac
 import math
 import random
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -59,29 +62,57 @@ def oauth_signature(method: str, base_url: str, params: dict[str, str], secret: 
     return base64.b64encode(digest).decode()
 
 
-def authenticate(state: StoreState, request: Request, action: str) -> None:
-    """Raise the WooCommerce 401 unless the request carries valid credentials."""
-    params = query_dict(request)
+_OAUTH_HEADER = re.compile(r'(oauth_[a-z_-]*)=(:?"([^"]*)"|([^,]*))')
 
-    def check(key: str, secret: str) -> None:
-        expected = state.keys.get(key)
-        if expected is None:
-            raise WooError(401, "woocommerce_rest_authentication_error", "Consumer key is invalid.")
-        if not hmac.compare_digest(expected.encode(), secret.encode()):
-            raise WooError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
 
+def is_ssl(state: StoreState, request: Request) -> bool:
+    """WordPress ``is_ssl()``: a TLS connection, or ``X-Forwarded-Proto: https`` when behind a TLS proxy."""
+    if request.url.scheme == "https":
+        return True
+    if state.options.behind_tls_proxy:
+        proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        return proto == "https"
+    return False
+
+
+def _basic_credentials(request: Request, params: dict[str, str]) -> tuple[str, str]:
     if params.get("consumer_key") and params.get("consumer_secret"):
-        return check(params["consumer_key"], params["consumer_secret"])
+        return params["consumer_key"], params["consumer_secret"]
     header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
         try:
             user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
-            user = password = ""
-        if user and password:
-            return check(user, password)
-    if any(params.get(n) for n in OAUTH_PARAMS):
-        return _check_oauth(state, request, params)
+            return "", ""
+        return user, password
+    return "", ""
+
+
+def _oauth_header_params(request: Request) -> dict[str, str]:
+    """``WC_REST_Authentication::parse_header``: ``oauth_*`` values of an ``Authorization: OAuth`` header."""
+    header = request.headers.get("authorization", "").strip()
+    if not header.startswith("OAuth "):
+        return {}
+    out = {}
+    for name, _raw, quoted, bare in _OAUTH_HEADER.findall(header):
+        out[name] = unquote_plus(quoted or bare)
+    out.pop("realm", None)
+    return out
+
+
+def authenticate(state: StoreState, request: Request, action: str) -> None:
+    """Raise the WooCommerce 401 unless the request carries valid credentials."""
+    params = query_dict(request)
+    if is_ssl(state, request):
+        key, secret = _basic_credentials(request, params)
+        expected = state.keys.get(key) if key and secret else None
+        if expected is not None:
+            if not hmac.compare_digest(expected.encode(), secret.encode()):
+                raise WooError(401, "woocommerce_rest_authentication_error", "Consumer secret is invalid.")
+            return None
+    oauth = {**params, **_oauth_header_params(request)}
+    if any(oauth.get(n) for n in OAUTH_PARAMS):
+        return _check_oauth(state, request, oauth)
     code, message = DENIED[action]
     raise WooError(401, code, message)
 
@@ -100,6 +131,8 @@ def _check_oauth(state: StoreState, request: Request, params: dict[str, str]) ->
         raise WooError(401, "woocommerce_rest_authentication_error",
                        "Invalid signature - signature method is invalid.")
     base_url = str(request.url).split("?", 1)[0]
+    if is_ssl(state, request) and base_url.startswith("http:"):
+        base_url = "https:" + base_url[5:]  # the site's home URL in the scheme WordPress believes in
     expected = oauth_signature(request.method, base_url, params, secret, method[5:].lower())
     given = params["oauth_signature"].replace(" ", "+")
     if not hmac.compare_digest(expected.encode(), given.encode()):
@@ -272,8 +305,14 @@ def page_response(
     default_orderby: str,
     default_order: str,
     tiebreak_keys: Iterable[str] = ("date", "modified"),
+    found_rows: bool = False,
 ) -> JSONResponse:
-    """Sort, page and render a collection with ``X-WP-Total``, ``X-WP-TotalPages`` and ``Link``."""
+    """Sort, page and render a collection with ``X-WP-Total``, ``X-WP-TotalPages`` and ``Link``.
+
+    Post-type collections (``found_rows`` False) count like ``WP_Query``: an empty first page (e.g.
+    ``offset`` past the end) reports ``X-WP-Total: 0`` and no paging links; a ``page`` past the end is
+    recounted and reports the true totals. ``found_rows`` (users) always reports the true totals.
+    """
     page = params.integer("page", 1, minimum=1) or 1
     per_page = params.integer("per_page", 10, 1, 100) or 10
     offset = params.integer("offset")
@@ -301,8 +340,10 @@ def page_response(
     start = offset if offset is not None else (page - 1) * per_page
     fields = {f.strip() for f in (params.raw.get("_fields") or "").split(",") if f.strip()}
     body = [render(r) for r in ordered[max(start, 0): max(start, 0) + per_page]]
-    if fields:  # WP core: only the requested top-level fields (and always ``id``)
-        body = [{k: v for k, v in row.items() if k in fields or k == "id"} for row in body]
+    if not body and page == 1 and not found_rows:  # WP_Query sets found_posts only when it found posts
+        total = max_pages = 0
+    if fields:  # WP core: only the requested top-level fields (``id`` and ``_links`` are kept)
+        body = [{k: v for k, v in row.items() if k in fields or k in ("id", "_links")} for row in body]
     response = JSONResponse(body)
     response.headers["X-WP-Total"] = str(total)
     response.headers["X-WP-TotalPages"] = str(max_pages)
@@ -312,7 +353,11 @@ def page_response(
         links.append((min(page - 1, max_pages) if max_pages else page - 1, "prev"))
     if max_pages > page:
         links.append((page + 1, "next"))
+    shown = dict(params.raw)
+    for name in ("dates_are_gmt",):  # sanitised booleans come back from add_query_arg() as 1 / 0
+        if name in shown and shown[name].lower() in ("true", "1", "false", "0", ""):
+            shown[name] = "1" if shown[name].lower() in ("true", "1") else "0"
     for target, rel in links:
-        query = {**params.raw, "page": str(target)}
+        query = {**shown, "page": str(target)}
         response.headers.append("Link", f'<{base}?{urlencode(query)}>; rel="{rel}"')
     return response

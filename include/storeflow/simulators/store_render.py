@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storeflow.simulators.store_common import fmt_gmt, fmt_local, fmt_money
-from storeflow.simulators.store_state import StoreState
+from storeflow.simulators.store_state import StoreState, is_protected_meta
 
 
 def _dates(state: StoreState, rec: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -18,8 +18,24 @@ def _dates(state: StoreState, rec: dict[str, Any], *names: str) -> dict[str, Any
     return out
 
 
-def _meta(rec: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"id": m["id"], "key": m["key"], "value": m["value"]} for m in rec.get("meta_data", [])]
+def _meta(rec: dict[str, Any], hide_protected: bool = False) -> list[dict[str, Any]]:
+    return [{"id": m["id"], "key": m["key"], "value": m["value"]} for m in rec.get("meta_data", [])
+            if not (hide_protected and is_protected_meta(m["key"]))]
+
+
+def _slug(text: str) -> str:
+    out = "".join(ch.lower() if ch.isalnum() else "-" for ch in str(text))
+    return "-".join(p for p in out.split("-") if p)
+
+
+def variation_attributes(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A variation's attributes as WooCommerce renders them: ``id`` (0 = custom), ``name``, ``slug``, ``option``."""
+    out = []
+    for attr in rec.get("attributes", []):
+        name = str(attr.get("name", ""))
+        out.append({"id": int(attr.get("id") or 0), "name": name, "slug": attr.get("slug") or _slug(name),
+                    "option": attr.get("option", "")})
+    return out
 
 
 def _prices(rec: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +65,7 @@ def product_json(state: StoreState, rec: dict[str, Any], base_url: str = "") -> 
     cats = {c["id"]: c for c in state.categories}
     out = {
         "id": rec["id"], "name": rec["name"], "slug": rec["slug"],
-        "permalink": f"{base_url}/?p={rec['id']}",
+        "permalink": f"{base_url}/product/{rec['slug']}/",
         **_dates(state, rec, "date_created", "date_modified"),
         "type": rec["type"], "status": rec["status"], "featured": False, "catalog_visibility": "visible",
         "description": rec.get("description", ""), "short_description": rec.get("short_description", ""),
@@ -65,26 +81,49 @@ def product_json(state: StoreState, rec: dict[str, Any], base_url: str = "") -> 
         "attributes": rec.get("attributes", []), "default_attributes": rec.get("default_attributes", []),
         "variations": list(rec.get("variations", [])), "menu_order": rec.get("menu_order", 0),
         "meta_data": _meta(rec),
+        # fields real WooCommerce 10.0.2 also returns (storeflow does not use them)
+        "global_unique_id": rec.get("global_unique_id", ""), "downloads": [], "download_limit": -1,
+        "download_expiry": -1, "external_url": "", "button_text": "", "shipping_taxable": True,
+        "shipping_class": "", "shipping_class_id": 0, "reviews_allowed": True, "average_rating": "0.00",
+        "rating_count": 0, "upsell_ids": [], "cross_sell_ids": [], "related_ids": [], "purchase_note": "",
+        "brands": [], "grouped_products": [], "has_options": rec["type"] == "variable", "post_password": "",
     }
     if rec["type"] == "variable":
         kids = [state.products[v] for v in rec.get("variations", []) if v in state.products]
         prices = sorted(p for p in (k.get("sale_price") if k.get("sale_price") is not None else k.get("regular_price")
                                     for k in kids) if p is not None)
         out["price"] = fmt_money(prices[0]) if prices else ""
+    out["price_html"] = _price_html(out["price"], state.options.currency)
     return out
 
 
+_SYMBOLS = {"GBP": "&pound;", "EUR": "&euro;", "USD": "&#36;"}
+
+
+def _price_html(price: str, currency: str) -> str:
+    if not price:
+        return ""
+    symbol = _SYMBOLS.get(currency, currency)
+    return (f'<span class="woocommerce-Price-amount amount"><bdi><span class="woocommerce-Price-currencySymbol">'
+            f"{symbol}</span>{price}</bdi></span>")
+
+
 def variation_json(state: StoreState, rec: dict[str, Any], base_url: str = "") -> dict[str, Any]:
-    """A variation as ``/products/{id}/variations`` returns it."""
+    """A variation as ``/products/{id}/variations`` returns it (``name`` = attribute summary, e.g. ``"S"``)."""
+    attributes = variation_attributes(rec)
+    parent = state.products.get(rec.get("parent_id") or 0)
+    query = "&".join(f"attribute_{a['slug']}={_slug(a['option'])}" for a in attributes)
     return {
-        "id": rec["id"], "name": rec["name"], **_dates(state, rec, "date_created", "date_modified"),
+        "id": rec["id"], "type": "variation", "parent_id": rec.get("parent_id", 0),
+        "name": ", ".join(str(a["option"]) for a in attributes),
+        **_dates(state, rec, "date_created", "date_modified"),
         "description": rec.get("description", ""),
-        "permalink": f"{base_url}/?p={rec['parent_id']}&variation={rec['id']}",
+        "permalink": f"{base_url}/product/{parent['slug'] if parent else ''}/" + (f"?{query}" if query else ""),
         "sku": rec["sku"], **_prices(rec), "date_on_sale_from": None, "date_on_sale_from_gmt": None,
         "date_on_sale_to": None, "date_on_sale_to_gmt": None, "status": rec["status"], "virtual": False,
         "downloadable": False, "tax_status": "taxable", "tax_class": "", **_stock(state, rec), "weight": "",
         "dimensions": {"length": "", "width": "", "height": ""}, "shipping_class": "", "image": None,
-        "attributes": rec.get("attributes", []), "menu_order": rec.get("menu_order", 0),
+        "attributes": attributes, "menu_order": rec.get("menu_order", 0),
         "meta_data": _meta(rec),
     }
 
@@ -114,7 +153,7 @@ def order_json(state: StoreState, rec: dict[str, Any]) -> dict[str, Any]:
         line_items.append(item)
     return {
         "id": rec["id"], "parent_id": rec["parent_id"], "status": rec["status"], "currency": rec["currency"],
-        "version": "9.8.5", "prices_include_tax": False,
+        "version": state.options.wc_version, "prices_include_tax": False,
         **_dates(state, rec, "date_created", "date_modified"),
         "discount_total": fmt_money(rec["discount_total"]), "discount_tax": fmt_money(rec["discount_tax"]),
         "shipping_total": fmt_money(rec["shipping_total"]), "shipping_tax": fmt_money(rec["shipping_tax"]),
@@ -143,5 +182,5 @@ def customer_json(state: StoreState, rec: dict[str, Any]) -> dict[str, Any]:
         "first_name": rec["first_name"], "last_name": rec["last_name"], "role": rec["role"],
         "username": rec["username"], "billing": dict(rec["billing"]), "shipping": dict(rec["shipping"]),
         "is_paying_customer": rec["is_paying_customer"], "avatar_url": "https://secure.gravatar.com/avatar/?s=96",
-        "meta_data": _meta(rec),
+        "meta_data": _meta(rec, hide_protected=True),
     }

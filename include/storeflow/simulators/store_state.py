@@ -6,18 +6,30 @@ variations share one id space (WordPress posts); orders (HPOS) and customers (WP
 
 Behaviour toggles (``StoreState.options``), all settable through ``PUT /_sim/options``:
 
-* ``timezone`` - site timezone (default ``World.store_timezone``);
+* ``timezone`` - site timezone (default ``World.store_timezone``; tests and the demo use Europe/Paris);
+* ``wc_version`` (default ``"10.0.2"``, the current release) - the emulated WooCommerce version: the
+  all-variations listing ``GET /variations`` exists only from 10.3 (before: 404 ``rest_no_route``);
+* ``behind_tls_proxy`` (default off) - honour ``X-Forwarded-Proto: https`` (a site behind a TLS-terminating
+  proxy that was told so); HTTP Basic and query-string keys are only accepted over HTTPS;
 * ``id_tiebreak`` (default on) - current WooCommerce appends ``ID`` to ``orderby=date|modified``; off
   emulates old stores whose ties come back in an arbitrary order that changes between requests;
-* ``stock_bumps_modified`` (default **off**, i.e. the real bug #40060 is reproduced) - stock changes made
-  by orders, and product updates that change nothing but stock, do not bump ``date_modified``; a sync
-  must therefore reconcile stock with full scans;
+* ``legacy_stock_date_modified`` (default **off**) - WooCommerce 10.x moves ``date_modified`` on every
+  product save, including stock-only updates, order-driven stock changes (a variation's change also moves
+  its parent) and no-op saves. On, the older behaviour (issue #40060) is emulated: stock changes made by
+  orders and updates that change nothing but stock (or nothing) leave ``date_modified`` alone, so a sync
+  must reconcile stock with full scans. (The old inverse option ``stock_bumps_modified`` is still
+  accepted by ``PUT /_sim/options`` and in saved states.)
 * ``manage_stock`` - the store-wide "Manage stock" option;
 * ``batch_limit`` - ``woocommerce_rest_batch_items_limit`` (100).
 
 Marketing consent: WooCommerce has no native consent field. The simulator (and storeflow) keep a
-customer's explicit choice in customer ``meta_data`` under ``_storeflow_email_optout`` and
-``_storeflow_sms_optout``, value ``{"optout": bool, "changed_at_gmt": "YYYY-MM-DDTHH:MM:SS"}``.
+customer's explicit choice in customer ``meta_data`` under ``storeflow_email_optout`` and
+``storeflow_sms_optout``, value ``{"optout": bool, "changed_at_gmt": "YYYY-MM-DDTHH:MM:SS"}``. Keys that
+start with ``_`` are protected WordPress meta: the customers endpoint silently drops them on write (200,
+nothing stored) and hides them on read, as real WooCommerce does.
+
+Ids: products, variations and orders share WordPress's post id sequence (also with HPOS), so order ids
+are neither dense nor per type; customers (WP users) have their own, starting after the administrator.
 """
 
 from __future__ import annotations
@@ -25,16 +37,18 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from storeflow.simulators.clock import SimClock
-from storeflow.simulators.store_common import WooError, parse_gmt, parse_money
+from storeflow.simulators.store_common import WooError, check_types, fmt_money, parse_gmt, parse_money
 from storeflow.simulators.world import World
 
-CONSENT_META = {"email": "_storeflow_email_optout", "sms": "_storeflow_sms_optout"}
+CONSENT_META = {"email": "storeflow_email_optout", "sms": "storeflow_sms_optout"}
+UNCATEGORIZED = {"id": 15, "name": "Uncategorized", "slug": "uncategorized"}
+ADMIN_EMAIL = "admin@store.example"
 ATTRIBUTION_META = {
     "ads": {"_wc_order_attribution_source_type": "utm", "_wc_order_attribution_utm_source": "google",
             "_wc_order_attribution_utm_medium": "cpc"},
@@ -51,6 +65,8 @@ REDUCING_STATUSES = ("processing", "completed", "on-hold")
 RESTORING_STATUSES = ("cancelled", "pending")
 PAID_STATUSES = ("processing", "completed")
 STOCK_FIELDS = frozenset({"stock_quantity"})
+PRODUCT_FIELD_TYPES = {"regular_price": "string", "sale_price": "string", "stock_quantity": "integer",
+                       "inventory_delta": "integer", "name": "string", "sku": "string"}
 ADDRESS_FIELDS = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state", "postcode",
                   "country")
 
@@ -62,9 +78,30 @@ class StoreOptions:
     timezone: str = "UTC"
     currency: str = "GBP"
     id_tiebreak: bool = True
-    stock_bumps_modified: bool = False
+    legacy_stock_date_modified: bool = False
     manage_stock: bool = True
     batch_limit: int = 100
+    wc_version: str = "10.0.2"
+    behind_tls_proxy: bool = False
+
+    def version_at_least(self, major: int, minor: int) -> bool:
+        """Whether the emulated WooCommerce version is ``major.minor`` or later."""
+        parts = [int(p) if p.isdigit() else 0 for p in self.wc_version.split(".")[:2]] + [0, 0]
+        return (parts[0], parts[1]) >= (major, minor)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoreOptions:
+        """Options from a saved state or ``PUT /_sim/options`` (maps the old ``stock_bumps_modified``)."""
+        data = dict(data)
+        if "stock_bumps_modified" in data:
+            data.setdefault("legacy_stock_date_modified", not data.pop("stock_bumps_modified"))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def is_protected_meta(key: Any) -> bool:
+    """WordPress ``is_protected_meta()``: keys starting with ``_``."""
+    return isinstance(key, str) and key.startswith("_")
 
 
 def _slug(text: str) -> str:
@@ -110,12 +147,13 @@ class StoreState:
         self.sku_index: dict[str, int] = {}
         self.orders: dict[int, dict[str, Any]] = {}
         self.customers: dict[int, dict[str, Any]] = {}
-        self.categories: list[dict[str, Any]] = []
+        self.categories: list[dict[str, Any]] = [dict(UNCATEGORIZED)]
         self.keys: dict[str, str] = {}
-        self.next_ids = {"post": 100, "order": 1000, "customer": 1, "item": 1, "meta": 1, "category": 10,
+        self.next_ids = {"post": 100, "order": 1000, "customer": 1, "item": 1, "meta": 1, "category": 16,
                          "webhook": 1}
         self.used_nonces: set[tuple[str, str]] = set()
         self.request_seq = 0
+        self.reserved_posts: set[int] = set()  # order ids of a World being seeded
         self.version = 0  # bumped by every write; listing caches are keyed on it
         self.list_cache: dict[Any, tuple[int, list[dict[str, Any]]]] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
@@ -123,6 +161,7 @@ class StoreState:
         from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
 
         self.keys[DEMO_STORE_KEY] = DEMO_STORE_SECRET
+        self.add_admin()
 
     # --- basics ----------------------------------------------------------------------------------
     @property
@@ -143,8 +182,12 @@ class StoreState:
             self.version += 1
 
     def new_id(self, kind: str) -> int:
+        """The next id of ``kind``; ``post`` ids (products, variations, orders) skip every id in use."""
         with self.lock:
             value = self.next_ids[kind]
+            if kind == "post":
+                while value in self.products or value in self.orders or value in self.reserved_posts:
+                    value += 1
             self.next_ids[kind] = value + 1
             return value
 
@@ -222,6 +265,7 @@ class StoreState:
     def write_product(self, payload: dict[str, Any], existing: dict[str, Any] | None = None,
                       *, parent: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create (``existing`` None) or update a product or, with ``parent``, a variation."""
+        check_types(payload, PRODUCT_FIELD_TYPES)
         with self.lock:
             self.version += 1
             now = self.now()
@@ -282,9 +326,10 @@ class StoreState:
             # stock: only with the store option on and when the item itself manages stock
             if self.options.manage_stock and rec.get("manage_stock"):
                 if payload.get("stock_quantity") is not None:
-                    rec["stock_quantity"] = int(payload["stock_quantity"])
+                    rec["stock_quantity"] = int(float(payload["stock_quantity"]))
                 elif payload.get("inventory_delta") is not None:
-                    rec["stock_quantity"] = int(rec.get("stock_quantity") or 0) + int(payload["inventory_delta"])
+                    rec["stock_quantity"] = (int(rec.get("stock_quantity") or 0)
+                                             + int(float(payload["inventory_delta"])))
             elif not rec.get("manage_stock"):
                 rec["stock_quantity"] = None
                 rec["low_stock_amount"] = None
@@ -292,15 +337,22 @@ class StoreState:
                     rec["backorders"] = "no"
             if not rec["slug"] and rec["name"]:
                 rec["slug"] = _slug(rec["name"])
+            if existing is None and not is_variation and not rec["categories"]:
+                rec["categories"] = [UNCATEGORIZED["id"]]
             changed = {k for k in rec if rec[k] != before.get(k)} - {"date_modified"}
+            legacy = self.options.legacy_stock_date_modified
             if existing is None:
                 rec["id"] = self.new_id("post")
                 if parent is not None:
                     parent.setdefault("variations", []).append(rec["id"])
-            elif changed and (self.options.stock_bumps_modified or not changed <= STOCK_FIELDS):
-                rec["date_modified"] = now
+            elif not legacy or (changed and not changed <= STOCK_FIELDS):
+                rec["date_modified"] = now  # 10.x: every save touches the post's modified time
+            if is_variation and not legacy:  # the parent is synced (and saved) after a variation save
+                owner = parent or self.products.get(rec.get("parent_id") or 0)
+                if owner is not None:
+                    owner["date_modified"] = now
             self.products[rec["id"]] = rec
-            if existing is None or changed:
+            if existing is None or changed or not legacy:
                 self.emit("product", "created" if existing is None else "updated", rec)
             if before.get("sku") and self.sku_index.get(before["sku"]) == rec["id"]:
                 del self.sku_index[before["sku"]]
@@ -349,11 +401,19 @@ class StoreState:
             return n
 
     def change_stock(self, holder: dict[str, Any], delta: int) -> None:
-        """An order-driven stock change (``wc_update_product_stock``: direct SQL, no modified bump)."""
+        """An order-driven stock change (``wc_update_product_stock``).
+
+        10.x moves ``date_modified`` of the product (and of a variation's parent); with
+        ``legacy_stock_date_modified`` the old direct-SQL update leaves it alone.
+        """
         holder["stock_quantity"] = int(holder.get("stock_quantity") or 0) + delta
         self.version += 1
-        if self.options.stock_bumps_modified:
-            holder["date_modified"] = self.now()
+        if not self.options.legacy_stock_date_modified:
+            now = self.now()
+            holder["date_modified"] = now
+            parent = self.products.get(holder.get("parent_id") or 0) if holder["type"] == "variation" else None
+            if parent is not None:
+                parent["date_modified"] = now
 
     # --- orders ----------------------------------------------------------------------------------
     def resolve_line_product(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -418,8 +478,11 @@ class StoreState:
         order["total"] = sum(li["total"] for li in lines) + order["shipping_total"] + fees + order["total_tax"]
 
     def create_order(self, payload: dict[str, Any], *, created_via: str = "rest-api",
-                     user_agent: str = "", recalc: bool = True) -> dict[str, Any]:
-        """``POST /orders`` semantics (totals, status, ``set_paid``, stock reduction once)."""
+                     user_agent: str = "", recalc: bool = True, order_id: int | None = None) -> dict[str, Any]:
+        """``POST /orders`` semantics (totals, status, ``set_paid``, stock reduction once).
+
+        The id comes from the post id sequence shared with products (``order_id`` forces one when seeding).
+        """
         with self.lock:
             self.version += 1
             now = self.now()
@@ -432,7 +495,8 @@ class StoreState:
             customer_id = int(payload.get("customer_id") or 0)
             if customer_id and customer_id not in self.customers:
                 raise WooError(400, "woocommerce_rest_invalid_customer_id", "Customer ID is invalid.")
-            order_id = self.new_id("order")
+            if order_id is None:
+                order_id = self.new_id("post")
             order: dict[str, Any] = {
                 "id": order_id, "parent_id": 0, "number": str(order_id),
                 "order_key": "wc_order_" + hashlib.sha1(f"order-{order_id}".encode()).hexdigest()[:13],
@@ -573,7 +637,7 @@ class StoreState:
                     "id": 0, "email": "", "first_name": "", "last_name": "", "role": "customer",
                     "username": payload.get("username") or email.split("@")[0],
                     "billing": _address(True), "shipping": _address(False), "is_paying_customer": False,
-                    "meta_data": [], "date_created": now, "date_modified": now,
+                    "meta_data": self.user_meta(now), "date_created": now, "date_modified": now,
                 }
             else:
                 rec = copy.deepcopy(existing)
@@ -586,8 +650,8 @@ class StoreState:
                     raise invalid_params({"email": ("rest_invalid_email", "Invalid email address.")})
                 if self.find_customer_by_email(email, exclude=rec["id"] or None):
                     raise WooError(400, "registration-error-email-exists",
-                                   'An account is already registered with your email address. '
-                                   '<a href="#" class="showlogin">Please log in.</a>')
+                                   f"An account is already registered with {email}. Please log in or use a "
+                                   "different email address.")
                 rec["email"] = email
             for key in ("first_name", "last_name"):
                 if key in payload:
@@ -595,8 +659,9 @@ class StoreState:
             for key in ("billing", "shipping"):
                 if key in payload:
                     rec[key] = {**rec[key], **(payload[key] or {})}
-            if "meta_data" in payload:
-                self.apply_meta(rec, payload["meta_data"])
+            if "meta_data" in payload:  # protected (``_``) keys: skipped, the request still answers 200
+                self.apply_meta(rec, [m for m in payload["meta_data"] or []
+                                      if isinstance(m, dict) and not is_protected_meta(m.get("key"))])
             if existing is None:
                 rec["id"] = self.new_id("customer")
             elif rec != before:
@@ -604,6 +669,24 @@ class StoreState:
             self.customers[rec["id"]] = rec
             if existing is None or rec != before:
                 self.emit("customer", "created" if existing is None else "updated", rec)
+            return rec
+
+    def user_meta(self, when: datetime) -> list[dict[str, Any]]:
+        """WordPress user meta a new account carries (visible in ``meta_data``)."""
+        day = when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return self._meta([{"key": "default_password_nag", "value": "1"},
+                           {"key": "wc_last_active", "value": str(int(day.timestamp()))}])
+
+    def add_admin(self, created: datetime | None = None) -> dict[str, Any]:
+        """The site's administrator (a WP user without ``last_update``: ``date_modified`` is null)."""
+        with self.lock:
+            cid = self.new_id("customer")
+            rec = {"id": cid, "email": ADMIN_EMAIL, "first_name": "", "last_name": "", "role": "administrator",
+                   "username": "admin", "billing": _address(True), "shipping": _address(False),
+                   "is_paying_customer": False, "meta_data": [], "date_created": created or self.now(),
+                   "date_modified": None}
+            self.customers[cid] = rec
+            self.version += 1
             return rec
 
     def set_consent(self, customer: dict[str, Any], channel: str, optout: bool,
@@ -625,6 +708,9 @@ class StoreState:
         opts = options or StoreOptions(timezone=world.store_timezone, currency=world.currency)
         state = cls(opts)
         base = world.now - timedelta(days=800)
+        state.customers.clear()  # the administrator is re-added after the World's customers
+        state.reserved_posts = {int(o.order_id) for o in world.orders
+                                if o.channel == "online" and o.order_id.isdigit()}
         for name in world.categories:
             state.categories.append({"id": state.new_id("category"), "name": name, "slug": _slug(name)})
         cat_ids = {c["name"]: c["id"] for c in state.categories}
@@ -641,7 +727,7 @@ class StoreState:
             if single:
                 var = product.variations[0]
                 rec = state.write_product({**common, "name": product.name, "type": "simple", "sku": var.sku,
-                                           "regular_price": var.price_minor / 100, "manage_stock": True,
+                                           "regular_price": fmt_money(var.price_minor), "manage_stock": True,
                                            "stock_quantity": stock.get(var.variation_id, 0)})
                 rec["regular_price"] = var.price_minor
                 rec["date_created"] = rec["date_modified"] = base
@@ -664,12 +750,13 @@ class StoreState:
                 child = state.write_product(
                     {"name": f"{product.name} - {', '.join(attrs.values())}", "sku": var.sku,
                      "status": "publish" if product.online else "private",
-                     "regular_price": var.price_minor / 100, "manage_stock": True,
+                     "regular_price": fmt_money(var.price_minor), "manage_stock": True,
                      "stock_quantity": stock.get(var.variation_id, 0),
                      "attributes": [{"id": 0, "name": k, "option": v} for k, v in attrs.items()]},
                     parent=parent)
                 child["regular_price"] = var.price_minor
                 child["date_created"] = child["date_modified"] = base
+            parent["date_modified"] = base  # variation saves moved it
         people = {p.person_id: p for p in world.people}
         for sc in world.store_customers:
             person = people.get(sc.person_id)
@@ -684,8 +771,8 @@ class StoreState:
             rec = {"id": cid, "email": sc.email or "", "first_name": sc.given_name, "last_name": sc.family_name,
                    "role": "customer", "username": (sc.email or f"user{cid}").split("@")[0].lower(),
                    "billing": billing, "shipping": {**_address(False), **{k: billing[k] for k in ADDRESS_FIELDS}},
-                   "is_paying_customer": False, "meta_data": [], "date_created": sc.created_at,
-                   "date_modified": sc.updated_at}
+                   "is_paying_customer": False, "meta_data": state.user_meta(sc.created_at),
+                   "date_created": sc.created_at, "date_modified": sc.updated_at}
             for channel, unsub, consent in (
                 ("email", sc.email_unsubscribed, person.email_consent if person else False),
                 ("sms", sc.sms_unsubscribed, person.sms_consent if person else False),
@@ -696,8 +783,11 @@ class StoreState:
                         "optout": bool(unsub), "changed_at_gmt": when.astimezone(UTC).replace(tzinfo=None)
                         .isoformat(timespec="seconds")}})
             state.customers[cid] = rec
+        state.add_admin(base)
         for order in sorted((o for o in world.orders if o.channel == "online"), key=lambda o: o.created_at):
+            state.reserved_posts.discard(int(order.order_id) if order.order_id.isdigit() else -1)
             state._seed_order(world, order, people)
+        state.reserved_posts = set()
         return state
 
     def _seed_order(self, world: World, src: Any, people: dict[str, Any]) -> None:
@@ -739,14 +829,14 @@ class StoreState:
                    if src.coupon else [],
                    "shipping_lines": [{"method_id": "flat_rate", "method_title": "Flat rate",
                                        "total": f"{src.shipping_minor / 100:.2f}"}] if src.shipping_minor else []}
-        next_order = self.next_ids["order"]
-        if src.order_id.isdigit() and int(src.order_id) not in self.orders:
-            self.next_ids["order"] = int(src.order_id)  # keep the World's order ids
+        forced = None
+        if src.order_id.isdigit() and int(src.order_id) not in self.orders and int(src.order_id) not in self.products:
+            forced = int(src.order_id)  # keep the World's order ids (reserved in the post id sequence)
         saved_manage = self.options.manage_stock
         self.options.manage_stock = False  # history: today's stock already reflects past orders
         try:
             order = self.create_order(payload, created_via=src.created_via or "checkout",
-                                      user_agent=src.user_agent or "")
+                                      user_agent=src.user_agent or "", order_id=forced)
         finally:
             self.options.manage_stock = saved_manage
         if src.discount_minor and not src.coupon:
@@ -771,7 +861,6 @@ class StoreState:
         order["stock_reduced"] = status in REDUCING_STATUSES or status == "refunded"
         for li in order["line_items"]:
             li["reduced_stock"] = li["quantity"] if order["stock_reduced"] else None
-        self.next_ids["order"] = max(next_order, order["id"] + 1)
 
     def to_json(self) -> dict[str, Any]:
         """Everything needed to restart the simulator where it stopped (JSON-serialisable)."""
@@ -788,16 +877,21 @@ class StoreState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StoreState:
         """The inverse of :meth:`to_json`."""
-        state = cls(StoreOptions(**data.get("options", {})))
+        state = cls(StoreOptions.from_dict(data.get("options", {})))
+        state.customers.clear()
         state.clock.load_json(data.get("clock"))
         state.products = {p["id"]: p for p in (_from_json(x) for x in data.get("products", []))}
         state.orders = {o["id"]: o for o in (_from_json(x) for x in data.get("orders", []))}
         state.customers = {c["id"]: c for c in (_from_json(x) for x in data.get("customers", []))}
         state.sku_index = {p["sku"]: p["id"] for p in state.products.values() if p["sku"]}
         state.categories = list(data.get("categories", []))
+        if not any(c["id"] == UNCATEGORIZED["id"] for c in state.categories):
+            state.categories.insert(0, dict(UNCATEGORIZED))
         state.keys.update(data.get("keys", {}))
         state.next_ids.update(data.get("next_ids", {}))
         state.webhooks = {w["id"]: w for w in (_from_json(x) for x in data.get("webhooks", []))}
+        if not any(c["role"] == "administrator" for c in state.customers.values()):
+            state.add_admin()
         return state
 
     def summary(self) -> dict[str, Any]:
@@ -810,7 +904,8 @@ class StoreState:
             for o in self.orders.values():
                 statuses[o["status"]] = statuses.get(o["status"], 0) + 1
             return {"now": self.now().isoformat(), "options": asdict(self.options), "products": kinds,
-                    "orders": statuses, "customers": len(self.customers)}
+                    "orders": statuses,
+                    "customers": sum(1 for c in self.customers.values() if c["role"] == "customer")}
 
 
 def _wp_enum(values: tuple[str, ...]) -> str:

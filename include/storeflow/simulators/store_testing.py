@@ -20,10 +20,13 @@ from storeflow.simulators.world import (
     World,
 )
 
+TEST_STORE_TIMEZONE = "Europe/Paris"  # a non-UTC site all year round (UTC+1 in winter, UTC+2 in summer)
 
-def small_world(now: datetime | None = None, n_simple: int = 5, timezone: str = "Europe/London") -> World:
+
+def small_world(now: datetime | None = None, n_simple: int = 5, timezone: str = TEST_STORE_TIMEZONE) -> World:
     """A world with ``n_simple`` simple products, one variable T-shirt (4 variations), one offline product,
-    two locations (one not feeding online), three store customers and four online orders (one guest)."""
+    two locations (one not feeding online), three store customers and four online orders (one guest).
+    The store's site time zone is ``timezone`` (default Europe/Paris, like a real non-UTC shop)."""
     now = now or datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
     locations = [Location("LOC1", "High Street", "Europe/London"),
                  Location("LOC2", "Warehouse", "Europe/London", feeds_online=False)]
@@ -85,14 +88,35 @@ def small_world(now: datetime | None = None, n_simple: int = 5, timezone: str = 
                  pos_customers=[], store_customers=store_customers, orders=orders, truth=truth)
 
 
-@contextmanager
-def running_store(state: Any, wrap: Callable[[Any], Any] | None = None) -> Iterator[Any]:
-    """Serve ``create_store_app(state)`` (optionally wrapped by ASGI middleware) on an ephemeral port."""
-    from storeflow.simulators.serve import serve_in_thread
-    from storeflow.simulators.store import create_store_app
+def store_oauth1(key: str | None = None, secret: str | None = None) -> Any:
+    """A ``requests`` auth signing every request with OAuth 1.0a (HMAC-SHA256, query string), as plain-HTTP
+    callers of the store simulator (and of a real WooCommerce) must: ``requests.get(url, auth=store_oauth1())``.
+    Defaults to the demo keys."""
+    from requests_oauthlib import OAuth1
 
+    from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+
+    return OAuth1(key or DEMO_STORE_KEY, secret or DEMO_STORE_SECRET, signature_method="HMAC-SHA256",
+                  signature_type="query")
+
+
+@contextmanager
+def running_store(state: Any, wrap: Callable[[Any], Any] | None = None, *, https: bool = False,
+                  behind_tls_proxy: bool | None = None) -> Iterator[Any]:
+    """Serve ``create_store_app(state)`` (optionally wrapped by ASGI middleware) on an ephemeral port.
+
+    ``https=True`` serves TLS with the self-signed certificate of :func:`~storeflow.simulators.store.
+    store_tls_files` (``handle.url`` is ``https://...``; pass ``handle.ca_file`` as CA bundle).
+    ``behind_tls_proxy`` sets the option of that name (trust ``X-Forwarded-Proto: https``).
+    """
+    from storeflow.simulators.serve import serve_in_thread
+    from storeflow.simulators.store import create_store_app, store_tls_files
+
+    if behind_tls_proxy is not None:
+        state.options.behind_tls_proxy = behind_tls_proxy
     app = create_store_app(state)
-    handle = serve_in_thread(wrap(app) if wrap else app)
+    handle = serve_in_thread(wrap(app) if wrap else app, tls=store_tls_files() if https else None,
+                             proxy_headers=False)
     try:
         yield handle
     finally:
