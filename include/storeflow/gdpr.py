@@ -610,7 +610,12 @@ def export_customer(engine: Engine, landing: Any, *, customer_id: str | None = N
 
 # --- CLI -----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """``python -m storeflow.gdpr erase|export (--customer-id ID | --email E) [--dry-run]``."""
+    """``python -m storeflow.gdpr erase|export (--customer-id ID | --email E) [--dry-run]``.
+
+    The POS and store clients come from ``AIRFLOW_CONN_STOREFLOW_POS`` / ``AIRFLOW_CONN_STOREFLOW_STORE`` (the
+    connections the DAGs use, in Airflow's JSON or URI form), else from the ``STOREFLOW_*`` settings; outside
+    the demo profile a missing credential stops the erasure before anything changes.
+    """
     parser = argparse.ArgumentParser(prog="python -m storeflow.gdpr", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("erase", "export"))
     who = parser.add_mutually_exclusive_group(required=True)
@@ -634,10 +639,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         pos = store = None
         if not args.no_external and not args.dry_run:
-            from storeflow.connectors.square import SquareClient
-            from storeflow.connectors.woocommerce import WooClient
+            from storeflow.resources import connection_from_env, pos_client, store_client
 
-            pos, store = SquareClient.from_settings(), WooClient.from_settings()
+            # the same connections the DAGs use (AIRFLOW_CONN_STOREFLOW_POS / _STORE), else STOREFLOW_* settings
+            pos = pos_client(connection_from_env("storeflow_pos"))
+            store = store_client(connection_from_env("storeflow_store"))
         report = erase_customer(engine, landing, customer_id=args.customer_id, email=args.email, pos_client=pos,
                                 store_client=store, requested_by=args.requested_by, dry_run=args.dry_run)
         print(json.dumps(report.as_dict(), indent=1))

@@ -8,8 +8,11 @@ these objects (or the clients built from them), so there is one configuration pa
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from storeflow import profile
 
@@ -88,3 +91,90 @@ class SmsConfig:
                                           env="STOREFLOW_SMS_AUTH_TOKEN", **where),
             from_number=from_number or settings.sms_from,
         )
+
+
+@dataclass(frozen=True)
+class ConnectionFields:
+    """The fields of one Airflow connection, read by the glue or from an ``AIRFLOW_CONN_*`` variable."""
+
+    conn_id: str
+    host: str | None = None
+    port: int | None = None
+    schema: str | None = None
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def base_url(self) -> str | None:
+        """``host`` as a URL (``schema`` http/https when the host has no scheme), with the port."""
+        host = (self.host or "").rstrip("/")
+        if not host:
+            return None
+        if "://" not in host:
+            scheme = self.schema if self.schema in ("http", "https") else "http"
+            host = f"{scheme}://{host}"
+        return f"{host}:{self.port}" if self.port else host
+
+    def verify(self) -> bool | str:
+        """TLS verification: True, or the CA bundle in ``extra.ca_bundle`` (alias ``verify``); never off."""
+        value = self.extra.get("ca_bundle", self.extra.get("verify"))
+        if value is None or value is True or (isinstance(value, str) and value.strip().lower() in ("", "true")):
+            return True  # an empty form field means "not set"
+        if value is False or (isinstance(value, str) and value.strip().lower() in ("false", "0", "no")):
+            raise ValueError(f"connection {self.conn_id}: TLS verification cannot be switched off; set extra "
+                             "'ca_bundle' to the CA bundle that signed the server's certificate")
+        return str(value)
+
+
+def connection_from_env(conn_id: str) -> ConnectionFields | None:
+    """The connection defined in ``AIRFLOW_CONN_<ID>`` (Airflow's JSON or URI form), for use without Airflow."""
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if not raw:
+        return None
+    if raw.lstrip().startswith("{"):
+        data = json.loads(raw)
+        extra = data.get("extra") or {}
+        return ConnectionFields(conn_id, host=data.get("host"), port=data.get("port"), schema=data.get("schema"),
+                                login=data.get("login"), password=data.get("password"),
+                                extra=json.loads(extra) if isinstance(extra, str) else dict(extra))
+    parts = urlsplit(raw)
+    query = dict(parse_qsl(parts.query))
+    extra = json.loads(query.pop("__extra__")) if "__extra__" in query else query
+    host = unquote(parts.hostname or "") or None
+    if host and parts.scheme in ("http", "https"):
+        host = f"{parts.scheme}://{host}"
+    return ConnectionFields(conn_id, host=host, port=parts.port, schema=unquote(parts.path.lstrip("/")) or None,
+                            login=unquote(parts.username) if parts.username else None,
+                            password=unquote(parts.password) if parts.password else None, extra=extra)
+
+
+def pos_client(fields: ConnectionFields | None, conn_id: str = "storeflow_pos", **kwargs: Any):
+    """The POS client for a connection (host = base URL, password = access token), else the settings."""
+    from storeflow.connectors.square import SquareClient
+    from storeflow.settings import get_settings
+
+    if fields is None:
+        return SquareClient.from_settings(conn_id=conn_id, **kwargs)
+    if not fields.password:
+        raise profile.MissingCredential(f"connection {conn_id} has no password (the POS access token)")
+    base = fields.base_url or profile.address(get_settings().pos_url, what="the POS URL", conn_id=conn_id,
+                                              env="STOREFLOW_POS_URL")
+    return SquareClient(base, fields.password, conn_id=conn_id, verify=fields.verify(), **kwargs)
+
+
+def store_client(fields: ConnectionFields | None, conn_id: str = "storeflow_store", **kwargs: Any):
+    """The store client for a connection (host = base URL, login/password = consumer key/secret,
+    ``extra.auth``), else the settings."""
+    from storeflow.connectors.woocommerce import WooClient
+    from storeflow.settings import get_settings
+
+    if fields is None:
+        return WooClient.from_settings(conn_id=conn_id, **kwargs)
+    if not (fields.login and fields.password):
+        raise profile.MissingCredential(f"connection {conn_id} needs login (consumer key) and password "
+                                        "(consumer secret)")
+    base = fields.base_url or profile.address(get_settings().store_url, what="the store URL", conn_id=conn_id,
+                                              env="STOREFLOW_STORE_URL")
+    return WooClient(base, fields.login, fields.password, auth=fields.extra.get("auth", "auto"), conn_id=conn_id,
+                     verify=fields.verify(), **kwargs)

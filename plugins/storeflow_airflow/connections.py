@@ -31,26 +31,15 @@ def optional_connection(conn_id: str) -> Any | None:
         return None
 
 
-def _base_url(conn) -> str | None:
-    host = (conn.host or "").rstrip("/")
-    if not host:
+def connection_fields(conn_id: str) -> Any | None:
+    """The Airflow connection ``conn_id`` as :class:`storeflow.resources.ConnectionFields` (None if undefined)."""
+    from storeflow.resources import ConnectionFields
+
+    conn = optional_connection(conn_id)
+    if conn is None:
         return None
-    if "://" not in host:
-        scheme = (conn.schema or "http") if conn.schema in ("http", "https") else "http"
-        host = f"{scheme}://{host}"
-    return f"{host}:{conn.port}" if conn.port else host
-
-
-def client_options(conn) -> dict[str, Any]:
-    """Client keyword arguments from a connection's extras (``ca_bundle``/``verify``)."""
-    extra = conn.extra_dejson or {}
-    verify = extra.get("ca_bundle", extra.get("verify"))
-    if verify is None or verify is True or (isinstance(verify, str) and verify.lower() == "true"):
-        return {}
-    if verify is False or (isinstance(verify, str) and verify.strip().lower() in ("", "false", "0", "no")):
-        raise ValueError(f"connection {conn.conn_id}: TLS verification cannot be switched off; set extra "
-                         "'ca_bundle' to the CA bundle that signed the server's certificate")
-    return {"verify": str(verify)}
+    return ConnectionFields(conn_id, host=conn.host, port=conn.port, schema=conn.schema, login=conn.login,
+                            password=conn.password, extra=conn.extra_dejson or {})
 
 
 def warehouse_url(conn_id: str = "storeflow_warehouse") -> str | None:
@@ -106,15 +95,9 @@ class StoreflowPosHook(BaseHook):
 
     def get_conn(self):
         """A ready :class:`storeflow.connectors.square.SquareClient`."""
-        from storeflow.connectors.square import SquareClient
+        from storeflow.resources import pos_client
 
-        conn = optional_connection(self.pos_conn_id)
-        if conn is None:
-            return SquareClient.from_settings(conn_id=self.pos_conn_id)
-        if not conn.password:
-            raise ValueError(f"connection {self.pos_conn_id} has no password (the POS access token)")
-        return SquareClient(_base_url(conn) or SquareClient.from_settings().base_url, conn.password,
-                            conn_id=self.pos_conn_id, **client_options(conn))
+        return pos_client(connection_fields(self.pos_conn_id), self.pos_conn_id)
 
 
 class StoreflowStoreHook(BaseHook):
@@ -131,13 +114,6 @@ class StoreflowStoreHook(BaseHook):
 
     def get_conn(self):
         """A ready :class:`storeflow.connectors.woocommerce.WooClient`."""
-        from storeflow.connectors.woocommerce import WooClient
+        from storeflow.resources import store_client
 
-        conn = optional_connection(self.store_conn_id)
-        if conn is None:
-            return WooClient.from_settings(conn_id=self.store_conn_id)
-        if not (conn.login and conn.password):
-            raise ValueError(f"connection {self.store_conn_id} needs login (consumer key) and password (secret)")
-        auth = (conn.extra_dejson or {}).get("auth", "auto")
-        return WooClient(_base_url(conn) or WooClient.from_settings().base_url, conn.login, conn.password,
-                         auth=auth, conn_id=self.store_conn_id, **client_options(conn))
+        return store_client(connection_fields(self.store_conn_id), self.store_conn_id)

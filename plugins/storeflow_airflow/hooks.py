@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from storeflow_airflow.connections import StoreflowPosHook, StoreflowStoreHook, _base_url, client_options
+from storeflow_airflow.connections import StoreflowPosHook, StoreflowStoreHook, connection_fields
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +26,15 @@ def _field_behaviour(connection: dict[str, Any]) -> dict[str, Any]:
 
 
 def _extra_value(conn, conn_type: str, name: str, default: Any = None) -> Any:
-    extra = conn.extra_dejson or {}
+    extra = conn.extra or {}
     return extra.get(name, extra.get(f"extra__{conn_type}__{name}", default))
 
 
-def _verify(conn) -> bool | str:
-    return client_options(conn).get("verify", True)  # raises ValueError for verify=false
+def _fields(hook: Any, conn_id: str):
+    fields = connection_fields(conn_id)
+    if fields is None:
+        hook.get_connection(conn_id)  # raises Airflow's own "not defined" error
+    return fields
 
 
 class PosHook(StoreflowPosHook):
@@ -51,9 +54,9 @@ class PosHook(StoreflowPosHook):
         """The connection as a :class:`storeflow.doctor.PosTarget` (raises when it does not exist)."""
         from storeflow.doctor import PosTarget
 
-        conn = self.get_connection(self.pos_conn_id)
-        return PosTarget(_base_url(conn) or "", conn.password or "", credentials=f"connection {self.pos_conn_id}",
-                         verify=_verify(conn), conn_id=self.pos_conn_id)
+        conn = _fields(self, self.pos_conn_id)
+        return PosTarget(conn.base_url or "", conn.password or "", credentials=f"connection {self.pos_conn_id}",
+                         verify=conn.verify(), conn_id=self.pos_conn_id)
 
     def doctor(self, timeout: float = 10.0):
         """The POS checks of ``storeflow doctor`` for this connection (a :class:`storeflow.doctor.Report`)."""
@@ -87,9 +90,9 @@ class StoreHook(StoreflowStoreHook):
         """The connection as a :class:`storeflow.doctor.StoreTarget` (raises when it does not exist)."""
         from storeflow.doctor import StoreTarget
 
-        conn = self.get_connection(self.store_conn_id)
-        return StoreTarget(_base_url(conn) or "", conn.login or "", conn.password or "",
-                           verify=_verify(conn), credentials=f"connection {self.store_conn_id}",
+        conn = _fields(self, self.store_conn_id)
+        return StoreTarget(conn.base_url or "", conn.login or "", conn.password or "",
+                           verify=conn.verify(), credentials=f"connection {self.store_conn_id}",
                            auth=_extra_value(conn, self.conn_type, "auth") or "auto", conn_id=self.store_conn_id)
 
     def doctor(self, *, write_test: bool = False, timeout: float = 10.0):

@@ -19,12 +19,13 @@ import pytest
 import requests
 
 from storeflow.simulators.cluster import EPHEMERAL_PORTS, SimulatorCluster
-from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow.simulators.credentials import DEMO_POS_TOKEN
 from storeflow.simulators.sms import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
+from storeflow.simulators.store_testing import store_oauth1
 
 AUTH = (DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN)
 POS_AUTH = {"Authorization": f"Bearer {DEMO_POS_TOKEN}"}
-STORE_AUTH = (DEMO_STORE_KEY, DEMO_STORE_SECRET)
+STORE_AUTH = store_oauth1()  # plain HTTP: OAuth 1.0a only, as on a real WooCommerce
 WOO = "/wp-json/wc/v3"
 TO = "+447911123456"
 

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from storeflow import profile
 from storeflow.connectors.http import ApiError, JsonApiClient
 from storeflow.connectors.square_models import (
     Customer,
@@ -38,7 +39,6 @@ from storeflow.connectors.square_models import (
     set_note_opt_out,
 )
 from storeflow.settings import get_settings
-from storeflow.simulators.credentials import DEMO_POS_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +133,13 @@ class SquareClient(JsonApiClient):
 
     @classmethod
     def from_settings(cls, **kwargs: Any) -> SquareClient:
-        """A client for ``settings.pos_url`` with ``settings.pos_token`` (else the simulator demo token)."""
+        """A client for ``STOREFLOW_POS_URL`` / ``STOREFLOW_POS_TOKEN``; the simulator and its demo token only
+        in the demo profile (else :class:`storeflow.profile.MissingCredential` naming ``storeflow_pos``)."""
         settings = get_settings()
-        base_url = getattr(settings, "pos_url", None) or "http://127.0.0.1:8701"
-        secret = getattr(settings, "pos_token", None)
-        token = secret.get_secret_value() if secret is not None else DEMO_POS_TOKEN
+        where = {"conn_id": kwargs.get("conn_id") or "storeflow_pos"}
+        base_url = profile.address(settings.pos_url, what="the POS URL", env="STOREFLOW_POS_URL", **where)
+        token = profile.credential(settings.pos_token, demo=profile.DEMO_POS_TOKEN, what="the POS access token",
+                                   env="STOREFLOW_POS_TOKEN", **where)
         return cls(base_url, token, **kwargs)
 
     def error_message(self, response, body: Any) -> str:

@@ -157,13 +157,17 @@ class WooClient(JsonApiClient):
 
     @classmethod
     def from_settings(cls, **kwargs: Any) -> WooClient:
-        """A client for ``settings.store_url`` with ``settings.store_key``/``store_secret`` (else demo keys)."""
-        from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+        """A client for ``STOREFLOW_STORE_URL`` / ``_KEY`` / ``_SECRET``; the simulator and its demo keys only in
+        the demo profile (else :class:`storeflow.profile.MissingCredential` naming ``storeflow_store``)."""
+        from storeflow import profile
 
         settings = get_settings()
-        key = settings.store_key.get_secret_value() if settings.store_key else DEMO_STORE_KEY
-        secret = settings.store_secret.get_secret_value() if settings.store_secret else DEMO_STORE_SECRET
-        base = getattr(settings, "store_url", None) or "http://127.0.0.1:8702"
+        where = {"conn_id": kwargs.get("conn_id") or "storeflow_store"}
+        base = profile.address(settings.store_url, what="the store URL", env="STOREFLOW_STORE_URL", **where)
+        key = profile.credential(settings.store_key, demo=profile.DEMO_STORE_KEY, what="the store consumer key",
+                                 env="STOREFLOW_STORE_KEY", **where)
+        secret = profile.credential(settings.store_secret, demo=profile.DEMO_STORE_SECRET,
+                                    what="the store consumer secret", env="STOREFLOW_STORE_SECRET", **where)
         return cls(base, key, secret, **kwargs)
 
     # --- base-client hooks -----------------------------------------------------------------------
