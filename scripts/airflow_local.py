@@ -146,8 +146,9 @@ def demo_connections(urls: dict[str, str]) -> dict[str, dict]:
 
 
 def default_urls(host: str = "127.0.0.1") -> dict[str, str]:
-    """Simulator base URLs on their default ports."""
-    return {name: f"http://{host}:{DEFAULT_PORTS[name]}" for name in ("pos", "store", "sms")}
+    """Simulator base URLs on their ports (``STOREFLOW_SIM_<NAME>_PORT``, else the defaults)."""
+    return {name: f"http://{host}:{os.environ.get(f'STOREFLOW_SIM_{name.upper()}_PORT') or DEFAULT_PORTS[name]}"
+            for name in ("pos", "store", "sms")}
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -32,12 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", type=float, default=0.0, help="fault rate per request (0..1)")
     p.add_argument("--host", default="127.0.0.1")
     for name, port in DEFAULT_PORTS.items():
+        variable = f"STOREFLOW_SIM_{name.upper()}_PORT"
         p.add_argument(
             f"--{name.replace('_', '-')}-port",
             dest=f"{name}_port",
             type=int,
-            default=port,
-            help=f"default {port}; 0 = ephemeral",
+            default=int(os.environ.get(variable) or port),
+            help=f"default {port} (env {variable}); 0 = ephemeral",
         )
     p.add_argument("--state", type=Path, default=None, help="load state from / save state to this JSON file")
     p.add_argument(
