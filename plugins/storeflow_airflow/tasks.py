@@ -5,10 +5,38 @@ Heavy imports happen here, inside the functions, never at DAG-parse time.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from airflow.sdk import get_current_context
+from airflow.sdk import Asset, get_current_context
+
+#: libraries whose INFO output drowns the task log (Great Expectations: ~200 lines per import)
+QUIET_LOGGERS = ("great_expectations",)
+#: loggers that set their own level to INFO when imported (so the parent's level does not reach them)
+SELF_LEVELLED_LOGGERS = ("great_expectations.data_context.types.base",)
+
+
+def _below_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+def quiet_library_loggers() -> None:
+    """Let only WARNING and above through from :data:`QUIET_LOGGERS` (called when a task imports this module).
+
+    A level is set on the parent loggers; the few modules that call ``setLevel(INFO)`` on their own
+    logger at import get a filter instead, which that call does not undo.
+    """
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in SELF_LEVELLED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _below_warning not in logger.filters:
+            logger.addFilter(_below_warning)
+
+
+quiet_library_loggers()
 
 
 def _utc(value: Any) -> datetime:
@@ -23,6 +51,39 @@ def _run_meta() -> dict[str, Any]:
     ti = context["ti"]
     logical = _utc(context.get("logical_date") or context.get("data_interval_end"))
     return {"run_id": context["run_id"], "dag_id": ti.dag_id, "task_id": ti.task_id, "logical_date": logical}
+
+
+def ui_url(path: str, **query: str) -> str:
+    """An absolute link to a storeflow page (``[api] base_url`` + ``/storeflow``), relative without a base URL."""
+    from airflow.sdk.configuration import conf
+
+    from storeflow_airflow.ui import URL_PREFIX
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return f"{base}{URL_PREFIX}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def announce(story: dict[str, Any]) -> dict[str, Any]:
+    """Put ``story`` (counts and links, JSON values) into the ``extra`` of every Asset this task emits."""
+    context = get_current_context()
+    outlets = [o for o in (getattr(context["ti"].task, "outlets", None) or []) if isinstance(o, Asset)]
+    for asset in outlets:
+        context["outlet_events"][asset].extra = dict(story)
+    return story
+
+
+def _run_story(engine, meta: dict[str, Any], stream: str | None = None) -> dict[str, Any]:
+    """This task's ``sync_runs`` counts (as the table holds them) plus the links to its pages."""
+    from storeflow.ui_data import landing_key, task_run_counts
+
+    story: dict[str, Any] = task_run_counts(engine, run_id=meta["run_id"], dag_id=meta["dag_id"],
+                                            task_id=meta["task_id"], stream=stream) or {"stream": stream}
+    story["run_id"] = meta["run_id"]
+    story["run_page"] = ui_url("/runs", dag_id=meta["dag_id"], run_id=meta["run_id"])
+    key = landing_key(story.get("data_docs"))
+    if key:
+        story["data_docs_url"] = ui_url(f"/reports/view/{key}")
+    return story
 
 
 def client_for(source_system: str):
@@ -41,11 +102,14 @@ def extract_stream(stream: str, full: bool = False) -> dict[str, Any]:
 
     spec = get_stream(stream)
     meta = _run_meta()
-    return run_stream(
-        warehouse_engine(), landing_zone(), client_for(spec.source_system), spec,
+    engine = warehouse_engine()
+    out = run_stream(
+        engine, landing_zone(), client_for(spec.source_system), spec,
         run_id=meta["run_id"], logical_date=meta["logical_date"], full=full,
         dag_id=meta["dag_id"], task_id=meta["task_id"],
     )
+    announce(_run_story(engine, meta, stream))
+    return out
 
 
 def check_freshness() -> dict[str, Any]:
@@ -82,6 +146,7 @@ def _recorded(stream: str, source_system: str, work) -> dict[str, Any]:
         raise
     finish_run(engine, record, "success")
     print(record.summary_line("success"))
+    announce(_run_story(engine, meta, stream))
     return out
 
 
@@ -202,12 +267,17 @@ def score_one_partition(model: dict[str, Any], partition: int) -> int:
 def publish_customer_scores(model: dict[str, Any]) -> dict[str, Any]:
     """Swap the new scores in atomically and write the HTML report to the landing zone."""
     from storeflow.scoring.pipeline import publish_scores, write_report
+    from storeflow.ui_data import landing_key
     from storeflow_airflow.connections import landing_zone, warehouse_engine
 
     engine = warehouse_engine()
     counts = publish_scores(engine, model["model_version"], datetime.fromisoformat(model["as_of"]))
     location = write_report(engine, model["model_version"], landing_zone())
     print(f"[storeflow] scores published: {counts}; report: {location}")
+    story = {k: v for k, v in counts.items() if isinstance(v, int | float | str | bool)}
+    key = landing_key(location)
+    announce({**story, "model_version": model["model_version"], "report": location,
+              "report_url": ui_url(f"/reports/view/{key}") if key else None})
     return {**counts, "report": location}
 
 
