@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 
 from airflow.sdk import Asset, get_current_context
 
+log = logging.getLogger(__name__)
+
 #: libraries whose INFO output drowns the task log (Great Expectations: ~200 lines per import)
 QUIET_LOGGERS = ("great_expectations",)
 #: loggers that set their own level to INFO when imported (so the parent's level does not reach them)
@@ -311,20 +313,43 @@ def plan_all_campaigns() -> dict[str, Any]:
 
     context = get_current_context()
     as_of = _utc(context.get("data_interval_end"))
-    summary = plan_campaigns(warehouse_engine(), as_of, campaigns_dir())
+    engine = warehouse_engine()
+    summary = plan_campaigns(engine, as_of, campaigns_dir())
     for error in summary.errors:
-        print(f"[storeflow] campaign definition error: {error}")
+        log.error("campaign problem (that campaign only is left out): %s", error)
     for cid, c in summary.campaigns.items():
         print(f"[storeflow] campaign {cid}: {c}")
+    _campaign_problems_alert(engine, context, summary.errors)
     return summary.as_dict()
+
+
+def _campaign_problems_alert(engine: Any, context: Any, errors: list[str]) -> None:
+    """One incident while any campaign file, rule or template is broken; recovered once all plan again."""
+    from storeflow.alerts import Alert, raise_alert, resolve_alert
+    from storeflow_airflow.notifiers import alert_channels
+
+    key = f"{context['dag'].dag_id}.campaign_definitions"
+    try:
+        if errors:
+            raise_alert(engine, Alert(key=key, kind="campaign_definition",
+                                      title=f"{len(errors)} campaign problem(s): those campaigns were left out",
+                                      lines={f"Problem {i + 1}": e[:300] for i, e in enumerate(errors[:10])}),
+                        alert_channels())
+        else:
+            resolve_alert(engine, key, alert_channels(), note="every campaign loads and plans")
+    except Exception as err:  # alerting must never fail the planning that already succeeded
+        log.error("could not record/send the campaign alert: %s", err)
 
 
 def dispatch_due_messages() -> dict[str, Any]:
     """Send the messages that are due, exactly once."""
     from storeflow.campaigns.outbox import dispatch_due
     from storeflow_airflow.connections import warehouse_engine
+    from storeflow_airflow.resources import campaign_senders
 
-    summary = dispatch_due(warehouse_engine(), datetime.now(UTC))
+    # senders from the storeflow_smtp / storeflow_sms connections; a channel that cannot send keeps its
+    # messages planned and the run fails naming what to fix (DispatchConfigError)
+    summary = dispatch_due(warehouse_engine(), datetime.now(UTC), senders=campaign_senders())
     print(f"[storeflow] dispatch: {summary.as_dict()}")
     return summary.as_dict()
 
