@@ -4,7 +4,9 @@ An *incident* is keyed (e.g. ``sync_catalog.push_changes`` or ``freshness.pos_or
 failure opens it and sends one alert on every configured channel; further failures of the same key
 only bump a counter (no alert storm from hourly retries); the next success closes it and sends one
 recovery message. Channels: a Slack incoming webhook (JSON ``{"text", "blocks"}``) and email over SMTP.
-Webhook URLs and SMTP passwords are secrets: they are never logged or included in messages.
+Webhook URLs and SMTP passwords are secrets: they are never logged or included in messages. Alert texts
+never carry personal data either: every title, line and link is passed through
+:func:`storeflow.redaction.redact` (emails and phone numbers masked) before it is stored or sent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Protocol
 import requests
 from sqlalchemy import Engine, and_, insert, select, update
 
+from storeflow.redaction import redact
 from storeflow.warehouse.schema import alert_incidents
 
 log = logging.getLogger(__name__)
@@ -35,10 +38,18 @@ class Alert:
     lines: dict[str, str] = field(default_factory=dict)  # ordered facts: DAG, task, try, error, log...
     link: str | None = None
 
+    def redacted(self) -> Alert:
+        """The same alert with personal data (emails, phone numbers) masked in title, lines and link."""
+        return Alert(key=self.key, kind=self.kind, title=redact(self.title),
+                     lines={str(k): redact(v) for k, v in self.lines.items()},
+                     link=redact(self.link) if self.link else None)
+
     def text(self) -> str:
-        body = "\n".join(f"{k}: {v}" for k, v in self.lines.items())
-        link = f"\nLog: {self.link}" if self.link else ""
-        return f"{self.title}\n{body}{link}"
+        """Title, one ``key: value`` line per fact and the link (redacted)."""
+        safe = self.redacted()
+        body = "\n".join(f"{k}: {v}" for k, v in safe.lines.items())
+        link = f"\nLog: {safe.link}" if safe.link else ""
+        return f"{safe.title}\n{body}{link}"
 
 
 class Channel(Protocol):
@@ -55,6 +66,7 @@ class SlackWebhookChannel:
         self._timeout = timeout
 
     def send(self, alert: Alert, *, recovery: bool) -> None:  # noqa: D102
+        alert = alert.redacted()
         emoji = ":white_check_mark:" if recovery else ":rotating_light:"
         fields = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in alert.lines.items()]
         blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}}]
@@ -81,7 +93,7 @@ class EmailChannel:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
-        msg["Subject"] = ("[storeflow] RESOLVED " if recovery else "[storeflow] ") + alert.title
+        msg["Subject"] = ("[storeflow] RESOLVED " if recovery else "[storeflow] ") + redact(alert.title)
         msg["X-Storeflow-Incident"] = alert.key
         msg.set_content(alert.text())
         with smtplib.SMTP(self.host, self.port, timeout=15) as smtp:
@@ -104,7 +116,11 @@ def _deliver(channels: list[Channel], alert: Alert, recovery: bool) -> int:
 
 
 def raise_alert(engine: Engine, alert: Alert, channels: list[Channel], now: datetime | None = None) -> bool:
-    """Open (and announce) the incident ``alert.key``, or count a repeat; True if an alert was sent."""
+    """Open (and announce) the incident ``alert.key``, or count a repeat; True if an alert was sent.
+
+    The alert is redacted first (no emails or phone numbers in the incident row or any channel).
+    """
+    alert = alert.redacted()
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
         open_id = conn.execute(
@@ -144,6 +160,7 @@ def resolve_alert(engine: Engine, key: str, channels: list[Channel], now: dateti
     lines = {"Incident": key, "Open since": row.opened_at.isoformat(), "Failures": str(row.occurrences)}
     if note:
         lines["Note"] = note
-    _deliver(channels, Alert(key=key, kind=row.kind, title=f"Recovered: {row.title}", lines=lines), recovery=True)
+    recovered = Alert(key=key, kind=row.kind, title=f"Recovered: {row.title}", lines=lines).redacted()
+    _deliver(channels, recovered, recovery=True)
     log.info("incident %s resolved", key)
     return True

@@ -13,6 +13,7 @@ from storeflow.alerts import raise_alert
 from storeflow.landing import LandingZone
 from storeflow.quality.gate import dq_alert, run_gate
 from storeflow.quality.quarantine import QualityGateFailed
+from storeflow.settings import get_settings
 from storeflow.warehouse.schema import quarantine
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -44,7 +45,9 @@ def test_gate_quarantines_bad_rows_and_passes_under_threshold(warehouse):
     assert rows == [("NEG", "price_negative", "manual__1")]
 
 
-def test_gate_fails_over_threshold_but_keeps_quarantine_rows(warehouse):
+def test_gate_fails_over_threshold_but_keeps_quarantine_rows(warehouse, monkeypatch):
+    monkeypatch.setenv("STOREFLOW_QUARANTINE_MIN_ROWS", "3")  # the sample-size floor is tested in test_hourly_bad_rows
+    get_settings.cache_clear()
     bad = [{"pos_variation_id": "V1", "sku": "DUP", "name": "A", "price": "1", "currency": "GBP"},
            {"pos_variation_id": "V2", "sku": "DUP", "name": "B", "price": "2", "currency": "GBP"},
            {"sku": "TXT", "name": "C", "price": "abc", "currency": "GBP"}]

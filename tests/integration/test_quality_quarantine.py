@@ -75,9 +75,9 @@ def test_other_stream_or_system_is_not_resolved(warehouse):
 
 
 def test_threshold():
-    check_threshold(100, 5, 0.05)  # exactly at the threshold passes
+    check_threshold(100, 5, 0.05, min_rows=1)  # exactly at the threshold passes
     with pytest.raises(QualityGateFailed, match="6 of 100 rows"):
-        check_threshold(100, 6, 0.05)
+        check_threshold(100, 6, 0.05, min_rows=1)
     with pytest.raises(QualityGateFailed, match="critical expectations failed: sku_unique") as info:
         check_threshold(100, 0, 0.05, failed_critical=["sku_unique"], docs_location="file:///x/index.html")
     assert info.value.docs_location == "file:///x/index.html" and "file:///x/index.html" in str(info.value)

@@ -8,7 +8,8 @@ Typical use in a sync task (no Airflow imports here)::
     run_record.quarantined = result.summary["rows_quarantined"]
 
 ``run_gate`` raises :class:`QualityGateFailed` (after quarantine rows and Data Docs are written) when the
-bad-row share exceeds ``settings.quarantine_threshold`` or a critical expectation fails; the exception
+bad-row share exceeds ``settings.quarantine_threshold`` with at least ``settings.quarantine_min_rows`` bad
+rows, or a critical expectation fails; the exception
 carries the summary and the Data Docs location, and :func:`dq_alert` turns it into an alert.
 """
 
@@ -29,7 +30,7 @@ from storeflow.quality.quarantine import QualityGateFailed, QuarantineItem, appl
 from storeflow.quality.records import clean_batch
 from storeflow.quality.results import CleanResult
 from storeflow.quality.summary import dq_summary
-from storeflow.quality.validate import ValidationReport, validate_frame
+from storeflow.quality.validate import SOURCE_SEVERITY, ValidationReport, validate_frame
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def run_gate(
     else:
         _write(db)
     loaded = [r.record for r in results if r.ok]
-    validation = validate_frame(stream, loaded, now=now)
+    validation = validate_frame(stream, loaded, now=now, severity=SOURCE_SEVERITY.get(stream) if row_rules else None)
     summary = dq_summary(stream, results, validation=validation.as_dict(), threshold=threshold)
     docs = None
     if write_docs:
@@ -174,11 +175,14 @@ def run_gate(
             log.exception("writing Data Docs for %s/%s failed", stream, run_id)
     log.info("DQ %s/%s: %s", stream, source_system, {k: summary[k] for k in (
         "rows_in", "rows_cleaned", "rows_loaded", "rows_quarantined", "quarantined_by_reason")})
+    if summary.get("warnings_by_rule"):
+        log.warning("[storeflow] DQ %s/%s: %d rows loaded with warnings %s", stream, source_system,
+                    sum(1 for r in results if r.ok and r.warnings), summary["warnings_by_rule"])
     error = None
     try:
         check_threshold(len(results), summary["rows_quarantined"], threshold,
                         failed_critical=[o.rule for o in validation.failed_critical], summary=summary,
-                        docs_location=docs)
+                        docs_location=docs, label=f"{stream}/{source_system}")
     except QualityGateFailed as exc:
         error = exc
     result = GateResult(stream, source_system, run_id, loaded, results, validation, summary, docs, error)
@@ -327,7 +331,7 @@ def run_customers_frame_gate(
     error = None
     try:
         check_threshold(rows_in, len(q_rows), threshold, failed_critical=[o.rule for o in validation.failed_critical],
-                        summary=summary, docs_location=docs)
+                        summary=summary, docs_location=docs, label=f"customers/{source_system}")
     except QualityGateFailed as exc:
         error = exc
     result = FrameGateResult(loaded, validation, summary, docs, error)

@@ -3,11 +3,17 @@
 A record is quarantined once per failed rule (unique on stream + source system + source id + rule);
 re-quarantining refreshes the row and re-opens it. When a record comes back from its source without a
 rule it failed before, that quarantine row is resolved (``resolved_at`` set), so fixing the data at the
-source clears the quarantine on the next sync.
+source clears the quarantine on the next sync. Ids, reasons and payloads are made storable first
+(:func:`storeflow.warehouse.quarantine.storable`), so the row that keeps a NUL byte is itself writable.
+
+The batch verdict (:func:`check_threshold`) weighs the sample: a batch fails only when its bad-row share
+is above ``settings.quarantine_threshold`` *and* it has at least ``settings.quarantine_min_rows`` bad
+rows; below that the bad rows stay quarantined, the rest loads, and a WARNING carries the counts.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +22,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select, update
 
+from storeflow.warehouse.quarantine import storable, storable_text
 from storeflow.warehouse.schema import quarantine
 from storeflow.warehouse.upsert import upsert
+
+log = logging.getLogger(__name__)
 
 CHUNK = 500
 
@@ -56,17 +65,17 @@ class QuarantineOutcome:
 
 
 def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and value != value:
+        return None  # a missing value in a DataFrame row
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {storable_text(str(k)): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:
-        return None
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
+    return storable(value)
+
+
+def _sid(value: Any) -> str:
+    return storable_text(str(value))[:255]
 
 
 def quarantine_many(conn: Connection, *, stream: str, source_system: str, items: Sequence[QuarantineItem],
@@ -74,8 +83,8 @@ def quarantine_many(conn: Connection, *, stream: str, source_system: str, items:
     """Write (or refresh and re-open) quarantine rows in bulk; returns rows written."""
     now = datetime.now(UTC)
     rows = [
-        {"stream": stream, "source_system": source_system, "source_id": str(i.source_id), "rule": i.rule,
-         "reason": i.reason, "payload": _json_safe(i.payload), "run_id": run_id, "created_at": now,
+        {"stream": stream, "source_system": source_system, "source_id": _sid(i.source_id), "rule": i.rule,
+         "reason": storable_text(i.reason), "payload": _json_safe(i.payload), "run_id": run_id, "created_at": now,
          "resolved_at": None}
         for i in items
     ]
@@ -93,8 +102,10 @@ def resolve_fixed(conn: Connection, *, stream: str, source_system: str,
     """
     q = quarantine
     now = datetime.now(UTC)
-    ids = sorted(str(k) for k in seen)
-    current = {str(k): set(v) for k, v in seen.items()}
+    ids = sorted({_sid(k) for k in seen})
+    current: dict[str, set[str]] = defaultdict(set)
+    for k, v in seen.items():
+        current[_sid(k)] |= set(v)
     to_resolve: list[dict[str, Any]] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
@@ -103,10 +114,25 @@ def resolve_fixed(conn: Connection, *, stream: str, source_system: str,
                 and_(q.c.stream == stream, q.c.source_system == source_system, q.c.source_id.in_(chunk),
                      q.c.resolved_at.is_(None)))
         )
-        to_resolve += [{"b_id": r.id} for r in rows if r.rule not in current.get(r.source_id, set())]
+        to_resolve += [{"b_id": r.id} for r in rows if r.rule not in current[r.source_id]]
     if to_resolve:
         conn.execute(update(q).where(q.c.id == bindparam("b_id")).values(resolved_at=now), to_resolve)
     return len(to_resolve)
+
+
+def resolve_rule(conn: Connection, *, stream: str, source_system: str, rule: str,
+                 source_ids: Iterable[str]) -> int:
+    """Resolve the open ``rule`` rows of ``source_ids`` (those records came back without that problem)."""
+    q = quarantine
+    ids = sorted({_sid(i) for i in source_ids})
+    resolved = 0
+    for start in range(0, len(ids), CHUNK):
+        result = conn.execute(update(q).where(and_(
+            q.c.stream == stream, q.c.source_system == source_system, q.c.rule == rule,
+            q.c.source_id.in_(ids[start:start + CHUNK]), q.c.resolved_at.is_(None)))
+            .values(resolved_at=datetime.now(UTC)))
+        resolved += result.rowcount or 0
+    return resolved
 
 
 def apply_quarantine(conn: Connection, *, stream: str, source_system: str, batch_ids: Iterable[str],
@@ -135,21 +161,42 @@ def bad_share(rows_in: int, bad_rows: int) -> float:
 
 def check_threshold(rows_in: int, bad_rows: int, threshold: float | None = None, *,
                     failed_critical: Sequence[str] = (), summary: dict[str, Any] | None = None,
-                    docs_location: str | None = None) -> None:
-    """Raise :class:`QualityGateFailed` when the bad-row share exceeds the threshold or a critical rule failed.
+                    docs_location: str | None = None, min_rows: int | None = None,
+                    label: str = "batch") -> dict[str, Any]:
+    """The batch verdict; raise :class:`QualityGateFailed` when the batch must fail, else return the counts.
 
-    ``threshold`` defaults to ``settings.quarantine_threshold`` (0.05): a share *above* it fails.
+    Fails when a critical rule failed, or when the bad-row share is above ``threshold`` (default
+    ``settings.quarantine_threshold``, 0.05) on a meaningful sample: at least ``min_rows`` (default
+    ``settings.quarantine_min_rows``, 20) bad rows. A handful of bad rows never fails a batch: they stay
+    quarantined, the good rows load, and a WARNING line with the counts is logged. Returns
+    ``{"rows_in", "rows_quarantined", "bad_share", "threshold", "min_rows", "verdict"}`` where verdict is
+    ``ok`` or ``warned``; the same dict is merged into ``summary`` when given.
     """
-    if threshold is None:
+    if threshold is None or min_rows is None:
         from storeflow.settings import get_settings
 
-        threshold = get_settings().quarantine_threshold
+        settings = get_settings()
+        threshold = settings.quarantine_threshold if threshold is None else threshold
+        min_rows = settings.quarantine_min_rows if min_rows is None else min_rows
     share = bad_share(rows_in, bad_rows)
+    counts: dict[str, Any] = {"rows_in": rows_in, "rows_quarantined": bad_rows, "bad_share": round(share, 4),
+                              "threshold": threshold, "min_rows": min_rows,
+                              "verdict": "warned" if bad_rows else "ok"}
     problems = []
-    if share > threshold:
-        problems.append(f"{bad_rows} of {rows_in} rows quarantined ({share:.1%} > {threshold:.1%})")
+    if share > threshold and bad_rows >= min_rows:
+        problems.append(f"{bad_rows} of {rows_in} rows quarantined ({share:.1%} > {threshold:.1%}, "
+                        f"at least {min_rows} bad rows)")
     if failed_critical:
         problems.append("critical expectations failed: " + ", ".join(failed_critical))
+    if summary is not None:
+        summary.update({k: v for k, v in counts.items() if k not in ("rows_in", "rows_quarantined")},
+                       verdict="failed" if problems else counts["verdict"])
     if problems:
         raise QualityGateFailed("; ".join(problems), summary=summary, docs_location=docs_location,
                                 failed_critical=failed_critical)
+    if bad_rows:
+        by_reason = (summary or {}).get("quarantined_by_reason") or {}
+        log.warning("[storeflow] DQ %s: %d of %d rows quarantined (%.1f%%; fails above %.1f%% with at least %d bad "
+                    "rows); the rest loaded; by reason: %s", label, bad_rows, rows_in, share * 100, threshold * 100,
+                    min_rows, by_reason)
+    return counts

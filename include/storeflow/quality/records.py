@@ -11,17 +11,29 @@ Record shapes (extra keys are kept):
 - customers: ``source_id, email, phone, given_name, family_name, address_line1, city, postcode,
   country`` -> adds ``email_norm`` (identity key) and ``phone`` in E.164.
 - products: ``sku, name, price_minor`` *or* ``price`` (decimal text in major units), ``currency``.
-- stock: ``pos_variation_id`` or ``sku``, ``location_id``, ``state``, ``quantity``.
+- stock: ``pos_variation_id`` or ``sku``, ``location_id``, ``state``, ``quantity``. Negative sellable
+  stock (an in-store oversell) is data: it loads with a ``stock_negative`` *warning*.
 - orders: ``order_id, status, currency, created_at, total_minor, tax_minor, discount_minor,
-  shipping_minor, fees_minor, lines=[{sku, quantity, unit_price_minor | subtotal_minor}]``; line amounts are
-  *before* order discounts, so ``total = sum(lines) - discount + tax + shipping + fees``.
+  shipping_minor, fees_minor, lines=[{line_id?, sku, quantity, unit_price_minor | subtotal_minor,
+  total_minor?}]``; line amounts are *before* order discounts, so
+  ``total = sum(lines) - discount + tax + shipping + fees``. A line with quantity <= 0 or a negative
+  amount quarantines the whole order (no partial order may reach the POS); the reason names the line.
 - invoices: ``invoice_id, status, total_minor, currency``.
+
+Every stream first passes :func:`unstorable_issues`: a NUL byte or lone surrogate in any text, a
+non-finite number or an integer beyond 64 bits anywhere in the record quarantines it whole
+(``value_unstorable``) - PostgreSQL text/JSONB cannot hold them and BIGINT overflows. Amounts beyond
+:data:`MAX_MINOR`, counts beyond :data:`MAX_QUANTITY` and order dates before
+``settings.earliest_order_date`` are quarantined by the stream's own rules.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -48,6 +60,88 @@ ORDER_STATUSES = STORE_ORDER_STATUSES | POS_ORDER_STATES
 INVOICE_STATUSES = frozenset({"DRAFT", "UNPAID", "SCHEDULED", "PARTIALLY_PAID", "PAID", "PARTIALLY_REFUNDED",
                               "REFUNDED", "CANCELED", "FAILED", "PAYMENT_PENDING"})
 STOCK_STATES_SELLABLE = frozenset({"IN_STOCK"})
+#: Largest amount in minor units accepted (10^13 major units): far beyond any real order, far below BIGINT.
+MAX_MINOR = 10**15
+#: Largest stock count or line quantity accepted (absolute value).
+MAX_QUANTITY = 10**9
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SUSPECT_JSON = re.compile(r"\\u(?:0000|[dD][89a-fA-F])|[0-9]{19}")
+#: text a customer field cannot keep: NUL, lone surrogates, and U+FFFD (what an undecodable character became)
+_BROKEN_TEXT = re.compile("[\x00\ud800-\udfff\ufffd]")
+
+
+def _unstorable_value(value: Any) -> str | None:
+    if isinstance(value, str):
+        if _UNSTORABLE_TEXT.search(value):
+            return "contains a NUL byte" if "\x00" in value else "contains a lone surrogate (invalid Unicode)"
+        return None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return None if INT64_MIN <= value <= INT64_MAX else f"integer of {len(str(abs(value)))} digits overflows 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"is {value!r} (not a finite number)"
+    if isinstance(value, Decimal):
+        return None if value.is_finite() else f"is {value} (not a finite number)"
+    return None
+
+
+def _finite_or_raise(value: Any) -> str:
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError("not finite")
+    return str(value)
+
+
+def unstorable_issues(record: Any, *, limit: int = 5, text: bool = True) -> list[Issue]:
+    """Values no warehouse column can hold, anywhere in ``record`` (nested dicts/lists, keys included).
+
+    NUL bytes and lone surrogates (PostgreSQL text and JSONB refuse them; UTF-8 cannot encode a lone
+    surrogate), NaN/infinity and integers beyond 64 bits. One ``value_unstorable`` issue naming up to
+    ``limit`` bad values by field path, never the value itself (it may be personal data); [] when clean.
+    ``text=False`` checks numbers only (customers: text is judged field by field in :func:`clean_customer`).
+    """
+    try:  # fast path (C encoder): clean records have no escape or 19-digit run that could be a problem
+        encoded: str | None = json.dumps(record, allow_nan=False, default=_finite_or_raise)
+    except (ValueError, TypeError):
+        encoded = None
+    if encoded is not None and not _SUSPECT_JSON.search(encoded):
+        return []
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("", record)]
+    while stack and len(found) < limit:
+        path, value = stack.pop()
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                name = f"{path}.{key}" if path else str(key)
+                if text and isinstance(key, str) and _UNSTORABLE_TEXT.search(key):
+                    found.append(f"a field name under {path or 'the record'} contains a NUL byte or lone surrogate")
+                    name = f"{path}.<field>" if path else "<field>"
+                stack.append((name, item))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+        elif text or not isinstance(value, str):
+            problem = _unstorable_value(value)
+            if problem:
+                found.append(f"{_printable(path) or 'value'} {problem}")
+    return [Issue("value_unstorable", "; ".join(found[:limit]), None)] if found else []
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """``value`` (nested) with every lone surrogate replaced by U+FFFD: encodable as UTF-8, visibly broken."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, Mapping):
+        return {replace_lone_surrogates(k): replace_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replace_lone_surrogates(v) for v in value]
+    return value
+
+
+def _printable(text: str) -> str:
+    """``text`` with NUL bytes and lone surrogates shown as escapes (safe to store and log)."""
+    return _UNSTORABLE_TEXT.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _blank(value: Any) -> bool:
@@ -91,7 +185,8 @@ def clean_customer(record: dict[str, Any], default_region: str = "GB") -> CleanR
     """Clean one customer record.
 
     A missing source id quarantines the row. A value that cannot be cleaned (broken email, unparseable
-    phone, unknown country, over-long text) is quarantined at *field* level: the field is dropped, the
+    phone, unknown country, over-long text, a NUL byte or broken Unicode that the name cleaner could not
+    strip) is quarantined at *field* level: the field is dropped, the
     rest of the customer is loaded, and the quarantine row keeps the raw payload and the reason, so a
     customer is never lost over one bad field. An invalid postcode is kept as typed (upper case) with a
     warning; a customer with no email, phone or name gets a warning.
@@ -119,6 +214,14 @@ def clean_customer(record: dict[str, Any], default_region: str = "GB") -> CleanR
             changed.append("postcode")
     else:
         _apply(out, issues, changed, "postcode", pc)
+    for key, value in list(out.items()):
+        if key in ("source_id", "consents") or not isinstance(value, str) or not _BROKEN_TEXT.search(value):
+            continue
+        issues.append(Issue("value_unstorable", f"{key} contains a NUL byte or invalid Unicode", key, "field"))
+        out[key] = None
+        changed.append(key)
+    if isinstance(out.get("source_id"), str) and _BROKEN_TEXT.search(out["source_id"]):
+        issues.append(Issue("value_unstorable", "source_id contains a NUL byte or invalid Unicode", "source_id"))
     out["email_norm"] = email_key(out.get("email"))
     contact_keys = ("email", "phone", "given_name", "family_name")
     if all(_blank(out.get(k)) for k in contact_keys) and not any(i.field in contact_keys for i in issues):
@@ -200,6 +303,8 @@ def check_product(record: dict[str, Any]) -> CleanResult:
         else:
             if minor < 0:
                 issues.append(Issue("price_negative", f"price {minor} (minor units) is negative", "price"))
+            elif minor > MAX_MINOR:
+                issues.append(Issue("price_out_of_range", f"price {minor} (minor units) exceeds {MAX_MINOR}", "price"))
             elif out.get("price_minor") != minor:
                 out["price_minor"] = minor
                 changed.append("price_minor")
@@ -219,7 +324,11 @@ def _qty(value: Any) -> Decimal:
 
 
 def check_stock(record: dict[str, Any]) -> CleanResult:
-    """Row rules for a stock count: key present, integer quantity, no negative sellable stock."""
+    """Row rules for a stock count: key present, whole-unit quantity within range.
+
+    Negative sellable stock (Square lets IN_STOCK go below 0 after an oversell) is data, not an error: the
+    count loads unchanged with a ``stock_negative`` warning (the store gets ``max(0, ...)``).
+    """
     out = dict(record)
     issues: list[Issue] = []
     if _blank(out.get("pos_variation_id")) and _blank(out.get("sku")):
@@ -229,11 +338,14 @@ def check_stock(record: dict[str, Any]) -> CleanResult:
     except ValueError as exc:
         issues.append(Issue("quantity_not_numeric", f"quantity: {exc}", "quantity"))
     else:
-        if qty != qty.to_integral_value():
+        if abs(qty) > MAX_QUANTITY:
+            issues.append(Issue("quantity_out_of_range", f"quantity exceeds {MAX_QUANTITY} units", "quantity"))
+        elif qty != qty.to_integral_value():
             issues.append(Issue("quantity_not_integer", f"quantity {qty} is not a whole number of units", "quantity"))
-        elif qty < 0 and (out.get("state") or "IN_STOCK") in STOCK_STATES_SELLABLE:
-            issues.append(Issue("stock_negative", f"sellable stock {qty} is negative", "quantity"))
         else:
+            if qty < 0 and (out.get("state") or "IN_STOCK") in STOCK_STATES_SELLABLE:
+                issues.append(Issue("stock_negative", f"sellable stock {qty} is negative (oversold)", "quantity",
+                                    "warning"))
             out["quantity"] = int(qty)
     return _result(out, issues, [])
 
@@ -249,8 +361,60 @@ def parse_timestamp(value: Any) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def check_order(record: dict[str, Any], now: datetime | None = None) -> CleanResult:
-    """Row rules for an order: id, known status, currency, date not in the future, lines add up to the total."""
+def _earliest_order_date() -> datetime:
+    from storeflow.settings import get_settings
+
+    day = get_settings().earliest_order_date
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _line_name(line: Mapping[str, Any], index: int) -> str:
+    line_id = line.get("line_id")
+    return f"line {_printable(str(line_id))[:64]}" if line_id not in (None, "") else f"line #{index}"
+
+
+def _check_lines(lines: list[Any], issues: list[Issue]) -> int:
+    """Sum of the lines (minor units, before discounts); adds line issues; raises ValueError on non-numbers."""
+    line_sum = 0
+    bad_qty: list[str] = []
+    zero_qty: list[str] = []
+    negative: list[str] = []
+    too_big: list[str] = []
+    for i, line in enumerate(lines):
+        if not isinstance(line, Mapping):
+            raise ValueError(f"line #{i} is not an object")
+        name = _line_name(line, i)
+        amounts = {k: _int_minor(line[k]) for k in ("unit_price_minor", "subtotal_minor", "total_minor")
+                   if line.get(k) is not None}
+        negative += [f"{name} {k[:-6].replace('_', ' ')} {v} is negative" for k, v in amounts.items() if v < 0]
+        too_big += [f"{name} {k[:-6].replace('_', ' ')} exceeds {MAX_MINOR}" for k, v in amounts.items()
+                    if abs(v) > MAX_MINOR]
+        qty = _qty(line.get("quantity")) if "quantity" in line or "subtotal_minor" not in line else None
+        if qty is not None:
+            if abs(qty) > MAX_QUANTITY:
+                too_big.append(f"{name} quantity exceeds {MAX_QUANTITY}")
+            elif qty < 0:
+                bad_qty.append(f"{name} quantity {qty} is negative")
+            elif qty == 0:
+                zero_qty.append(f"{name} quantity is 0")
+        if "subtotal_minor" in line and line.get("subtotal_minor") is not None:
+            line_sum += amounts["subtotal_minor"]
+        elif qty is not None and not too_big:
+            line_sum += int(qty * amounts.get("unit_price_minor", _int_minor(line.get("unit_price_minor"))))
+    for rule, found in (("line_quantity_negative", bad_qty), ("line_quantity_zero", zero_qty),
+                        ("line_amount_negative", negative), ("amount_out_of_range", too_big)):
+        if found:
+            issues.append(Issue(rule, "; ".join(found)[:1000], "lines"))
+    return line_sum
+
+
+def check_order(record: dict[str, Any], now: datetime | None = None, earliest: datetime | None = None) -> CleanResult:
+    """Row rules for an order: id, known status, currency, plausible date, sound lines that add up to the total.
+
+    The order date must lie between ``earliest`` (default ``settings.earliest_order_date``) and now (plus
+    a few minutes of clock skew). A line with quantity <= 0, a negative unit price/subtotal/total, or an
+    amount beyond :data:`MAX_MINOR` quarantines the whole order, the reason naming the line.
+    """
     out = dict(record)
     issues: list[Issue] = []
     changed: list[str] = []
@@ -258,40 +422,38 @@ def check_order(record: dict[str, Any], now: datetime | None = None) -> CleanRes
     if _blank(out.get("order_id")):
         issues.append(Issue("order_id_missing", "order has no id", "order_id"))
     status = out.get("status")
-    if status not in ORDER_STATUSES:
+    if not isinstance(status, str) or status not in ORDER_STATUSES:
         issues.append(Issue("status_unknown", f"order status {str(status)[:40]!r} is not a known status", "status"))
     _currency(out, issues, changed)
     try:
         created = parse_timestamp(out.get("created_at"))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         issues.append(Issue("date_invalid", f"created_at: {exc}", "created_at"))
     else:
+        earliest = earliest or _earliest_order_date()
         if created > now + FUTURE_SKEW:
             issues.append(Issue("date_in_future", f"created_at {created.isoformat()} is in the future", "created_at"))
+        elif created < earliest:
+            issues.append(Issue("date_out_of_range", f"created_at {created.isoformat()} is before "
+                                f"{earliest.date().isoformat()}", "created_at"))
         if created != out.get("created_at"):
             out["created_at"] = created
             changed.append("created_at")
     try:
         parts = {k: _int_minor(out.get(k) or 0) for k in ("tax_minor", "discount_minor", "shipping_minor", "fees_minor")}
         total = _int_minor(out.get("total_minor"))
-        line_sum = 0
-        negative: list[str] = []
-        for i, line in enumerate(out.get("lines") or []):
-            if "subtotal_minor" in line:
-                line_sum += _int_minor(line["subtotal_minor"])
-                continue
-            qty = _qty(line.get("quantity"))
-            if qty < 0:
-                negative.append(f"line {i} quantity {qty} is negative")
-            line_sum += int(qty * _int_minor(line.get("unit_price_minor")))
+        line_issues: list[Issue] = []
+        line_sum = _check_lines(list(out.get("lines") or []), line_issues)
     except (ValueError, TypeError) as exc:
         issues.append(Issue("amount_not_numeric", f"order amounts: {exc}", "total_minor"))
     else:
-        if negative:
-            issues.append(Issue("line_quantity_negative", "; ".join(negative), "lines"))
+        issues.extend(line_issues)
+        big = [k for k, v in {**parts, "total_minor": total}.items() if abs(v) > MAX_MINOR]
+        if big and not any(i.rule == "amount_out_of_range" for i in line_issues):
+            issues.append(Issue("amount_out_of_range", f"{', '.join(big)} exceeds {MAX_MINOR}", "total_minor"))
         expected = line_sum - parts["discount_minor"] + parts["tax_minor"] + parts["shipping_minor"] + parts["fees_minor"]
-        if abs(expected - total) > 1:  # 0.01 in a two-decimal currency
-            issues.append(Issue(
+        if not big and not any(i.rule == "amount_out_of_range" for i in line_issues) and abs(expected - total) > 1:
+            issues.append(Issue(  # 1 = 0.01 in a two-decimal currency
                 "total_mismatch",
                 f"lines {line_sum} - discount {parts['discount_minor']} + tax {parts['tax_minor']} + shipping "
                 f"{parts['shipping_minor']} + fees {parts['fees_minor']} = {expected}, but total is {total}",
@@ -307,7 +469,7 @@ def check_invoice(record: dict[str, Any]) -> CleanResult:
     changed: list[str] = []
     if _blank(out.get("invoice_id")):
         issues.append(Issue("invoice_id_missing", "invoice has no id", "invoice_id"))
-    if out.get("status") not in INVOICE_STATUSES:
+    if not isinstance(out.get("status"), str) or out["status"] not in INVOICE_STATUSES:
         issues.append(Issue("status_unknown", f"invoice status {str(out.get('status'))[:40]!r} is not known", "status"))
     _currency(out, issues, changed)
     try:
@@ -317,6 +479,8 @@ def check_invoice(record: dict[str, Any]) -> CleanResult:
     else:
         if total < 0:
             issues.append(Issue("amount_negative", f"invoice total {total} is negative", "total_minor"))
+        elif total > MAX_MINOR:
+            issues.append(Issue("amount_out_of_range", f"invoice total exceeds {MAX_MINOR}", "total_minor"))
     return _result(out, issues, changed)
 
 
@@ -339,9 +503,16 @@ def row_checker(stream: str, default_region: str = "GB", now: datetime | None = 
 def clean_batch(
     stream: str, records: Iterable[dict[str, Any]], default_region: str = "GB", now: datetime | None = None
 ) -> list[CleanResult]:
-    """Row rules for a whole batch, plus batch rules (a SKU used by several products quarantines them all)."""
+    """Row rules for a whole batch, plus batch rules (a SKU used by several products quarantines them all).
+
+    A record holding an unstorable value (:func:`unstorable_issues`) is quarantined whole before its rules run
+    (customers: broken text is quarantined field by field by :func:`clean_customer`).
+    """
     check = row_checker(stream, default_region, now)
-    results = [check(r) for r in records]
+    results = []
+    for record in records:
+        unstorable = unstorable_issues(record, text=stream != "customers")
+        results.append(CleanResult(None, unstorable) if unstorable else check(record))
     if stream == "products":
         counts = Counter(r.record["sku"] for r in results if r.record is not None)
         for res in results:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,10 @@ from storeflow.quality.suites import ExpectationSpec, build_suite, columns_of, f
 log = logging.getLogger(__name__)
 _LOCK = threading.RLock()
 _CONTEXT: Any = None
+#: Suite rules that only warn on data as the source sent it (row rules on): a POS count below 0 is an
+#: oversell the till allowed (row warning ``stock_negative``); stock storeflow computes to push (row rules
+#: off) keeps the rule critical.
+SOURCE_SEVERITY: dict[str, dict[str, str]] = {"stock": {"sellable_non_negative": "warning"}}
 _PREPARED: dict[tuple, Any] = {}  # (stream, extra specs, checkpoint?) -> checkpoint or validation definition
 
 
@@ -163,12 +167,15 @@ def validate_frame(
     now: datetime | None = None,
     extra: Sequence[ExpectationSpec] = (),
     shaped: bool = False,
+    severity: Mapping[str, str] | None = None,
 ) -> ValidationReport:
     """Validate a batch of ``stream`` with GX and return per-expectation outcomes with failing rows.
 
     ``records`` may be dicts or a DataFrame; derived columns are added by :func:`frame_for` unless
     ``shaped`` is True. Row labels in ``failing_rows`` are the DataFrame's index labels (positions for
-    a list of dicts).
+    a list of dicts). ``severity`` overrides the suite's severity per rule for this batch, e.g.
+    ``{"sellable_non_negative": "warning"}`` for raw POS counts, where an oversell is data (stock that
+    storeflow computes to push stays under the critical rule).
     """
     df = records if shaped else frame_for(stream, records, now)
     # only the columns the suite reads (GX fingerprints the whole frame), as plain objects (fast null checks)
@@ -176,11 +183,15 @@ def validate_frame(
     df = df[sorted(c for c in wanted if c in df.columns)]
     df = df.astype({c: object for c in df.columns if isinstance(df[c].dtype, pd.StringDtype)})
     specs = {s.rule: s for s in [*suite_specs(stream), *extra]}
+    overrides = dict(severity or {})
     if df.empty:
         return ValidationReport(stream, True, [
-            ExpectationOutcome(s.rule, s.severity, s.expectation, s.kwargs.get("column"), True, 0, 0, None)
+            ExpectationOutcome(s.rule, overrides.get(s.rule, s.severity), s.expectation, s.kwargs.get("column"),
+                               True, 0, 0, None)
             for s in specs.values()])
     result = run_suite(stream, df, extra)
     outcomes = [_outcome(r, specs) for r in result.results]
+    for outcome in outcomes:
+        outcome.severity = overrides.get(outcome.rule, outcome.severity)
     success = not any(o.severity == "critical" and not o.success for o in outcomes)
     return ValidationReport(stream, success, outcomes, result, dict(result.statistics or {}))

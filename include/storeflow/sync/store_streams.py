@@ -14,14 +14,17 @@
 The products table is shared with the POS: the POS owns name/price; this stream writes only the
 ``store_*`` columns (and inserts a row with the store's name when the SKU is new). Guests (``customer_id``
 0) get ``customer_source_id`` None and ``email_norm`` from the billing email. Records that do not parse
-go to quarantine (rule ``store_record_invalid``) without stopping the page.
+go to quarantine (rule ``store_record_invalid``) without stopping the page; so do products whose price or
+stock is beyond what the warehouse holds (``price_out_of_range``, ``quantity_out_of_range``). Orders pass
+the order row rules with every line (quantity, unit price, subtotal, total, line id): a line with
+quantity <= 0 or a negative amount quarantines the whole order, so no partial order reaches the POS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,7 +32,8 @@ from sqlalchemy import Connection
 
 from storeflow.connectors.http import ApiError
 from storeflow.connectors.woocommerce import WooClient
-from storeflow.connectors.woocommerce_models import Order, Product, parse_gmt
+from storeflow.connectors.woocommerce_models import LineItem, Order, Product, parse_gmt
+from storeflow.quality.records import MAX_MINOR, MAX_QUANTITY
 from storeflow.sync.customer_ingest import attach_customers
 from storeflow.sync.customer_sources import drop_erased_store, load_store_customers
 from storeflow.sync.row_gate import gate_records
@@ -42,6 +46,7 @@ SOURCE = "store"
 STORE_PRODUCT_COLUMNS = ["store_product_id", "store_variation_id", "store_price_minor", "store_stock",
                          "store_status", "store_updated_at", "loaded_at"]
 INVALID_RULE = "store_record_invalid"
+MAX_EMAIL = 320
 ADS_MEDIA = {"cpc", "ppc", "paid", "ads", "display", "paid_social", "social_paid", "cpm"}
 
 
@@ -93,12 +98,28 @@ def fetch_customers(client: WooClient, window: Window) -> Iterator[list[dict[str
 
 
 # --- load ------------------------------------------------------------------------------------------
-def _quarantine(conn: Connection, ctx: LoadContext, raw: Any, exc: Exception) -> None:
+#: what a malformed vendor record raises while parsing (ArithmeticError: "Infinity" prices overflow int())
+PARSE_ERRORS = (ValidationError, TypeError, ValueError, ArithmeticError)
+
+
+def _quarantine(conn: Connection, ctx: LoadContext, raw: Any, exc: Exception | str, rule: str = INVALID_RULE) -> None:
     source_id = str(raw.get("id")) if isinstance(raw, dict) else "?"
     reason = str(exc).replace("\n", " ")[:1000]
-    quarantine.record(conn, stream=ctx.stream, source_system=SOURCE, source_id=source_id, rule=INVALID_RULE,
+    quarantine.record(conn, stream=ctx.stream, source_system=SOURCE, source_id=source_id, rule=rule,
                       reason=reason, payload=raw, run_id=ctx.run_id)
     ctx.count("quarantined")
+    ctx.count(f"quarantined_{rule}")
+
+
+def _out_of_range(p: Product) -> tuple[str, str] | None:
+    prices = {k: v for k, v in (("price", p.price_minor), ("regular_price", p.regular_price_minor),
+                                ("sale_price", p.sale_price_minor)) if v is not None}
+    big = [k for k, v in prices.items() if abs(v) > MAX_MINOR]
+    if big:
+        return "price_out_of_range", f"{', '.join(big)} exceeds {MAX_MINOR} minor units"
+    if p.stock_quantity is not None and abs(p.stock_quantity) > MAX_QUANTITY:
+        return "quantity_out_of_range", f"stock_quantity exceeds {MAX_QUANTITY} units"
+    return None
 
 
 def load_products(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
@@ -107,8 +128,13 @@ def load_products(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext
     for raw in page:
         try:
             p = Product.model_validate(raw)
-        except (ValidationError, TypeError, ValueError) as exc:
+        except PARSE_ERRORS as exc:
             _quarantine(conn, ctx, raw, exc)
+            bad += 1
+            continue
+        problem = _out_of_range(p)
+        if problem is not None:
+            _quarantine(conn, ctx, raw, problem[1], problem[0])
             bad += 1
             continue
         if p.type == "variable":
@@ -148,19 +174,40 @@ def _version(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value is not None else None
 
 
+def _unit_price(li: LineItem) -> int | None:
+    """Unit price before discounts (minor units): the line subtotal over its quantity."""
+    if li.subtotal_minor is None or not li.quantity:
+        return None
+    return int((Decimal(li.subtotal_minor) / li.quantity).to_integral_value(ROUND_HALF_EVEN))
+
+
+def _neutral_line(li: LineItem) -> dict[str, Any]:
+    """A store line in the order rules' shape: the subtotal adds up, quantity and amounts are checked."""
+    return {"line_id": str(li.id), "sku": li.sku or None, "quantity": li.quantity,
+            "subtotal_minor": li.subtotal_minor or 0, "unit_price_minor": _unit_price(li),
+            "total_minor": li.total_minor}
+
+
 def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
-    """``orders`` + ``order_lines`` (source ``store``, channel ``online``)."""
+    """``orders`` + ``order_lines`` (source ``store``, channel ``online``).
+
+    An order whose row rules fail (a line with quantity <= 0 or a negative amount, a date before
+    ``settings.earliest_order_date``, totals that do not add up...) is quarantined whole with its lines.
+    """
     order_rows, line_rows, neutral, payloads, bad = [], [], [], {}, 0
     for raw in page:
         try:
             o = Order.model_validate(raw)
             if o.date_created_gmt is None:
                 raise ValueError("order has no date_created_gmt")
-        except (ValidationError, TypeError, ValueError) as exc:
+        except PARSE_ERRORS as exc:
             _quarantine(conn, ctx, raw, exc)
             bad += 1
             continue
         email = (o.billing.email or "").strip().lower() or None
+        if email is not None and len(email) > MAX_EMAIL:  # cannot be an address (RFC 5321); the column holds 320
+            email = None
+            ctx.count("billing_email_too_long")
         order_rows.append({
             "source_system": SOURCE, "order_id": str(o.id),
             "customer_source_id": None if o.is_guest else str(o.customer_id), "email_norm": email,
@@ -176,9 +223,9 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
                         "total_minor": o.total_minor, "tax_minor": o.total_tax_minor,
                         "discount_minor": o.discount_total_minor, "shipping_minor": o.shipping_total_minor,
                         "created_at": o.date_created_gmt,
-                        "lines": [{"subtotal_minor": li.subtotal_minor or 0} for li in o.line_items]})
+                        "lines": [_neutral_line(li) for li in o.line_items]})
         for li in o.line_items:
-            unit = round(li.subtotal_minor / li.quantity) if li.subtotal_minor is not None and li.quantity else None
+            unit = _unit_price(li)
             line_rows.append({
                 "source_system": SOURCE, "order_id": str(o.id), "line_id": str(li.id), "sku": li.sku or None,
                 "name": li.name, "quantity": Decimal(li.quantity), "unit_price_minor": unit,

@@ -1,4 +1,9 @@
-"""Run records (``sync_runs``) and incremental cursors (``sync_cursors``)."""
+"""Run records (``sync_runs``) and incremental cursors (``sync_cursors``).
+
+``sync_runs.error`` never holds personal data: :func:`finish_run` passes the error through
+:func:`storeflow.redaction.redact` (emails, phone numbers and values quoted by the database are masked);
+rows are named by source id.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
+from storeflow.redaction import redact
 from storeflow.warehouse.schema import sync_cursors, sync_runs
 from storeflow.warehouse.upsert import upsert
 
@@ -76,10 +82,10 @@ def start_run(engine: Engine, record: RunRecord) -> RunRecord:
 
 
 def finish_run(engine: Engine, record: RunRecord, status: str, error: str | None = None) -> None:
-    """Close the run row with its counters, details and (short) error."""
+    """Close the run row with its counters, details and (short, redacted) error."""
     values: dict[str, Any] = {name: getattr(record, name) for name in COUNTERS}
     values.update(status=status, finished_at=datetime.now(UTC), details=record.details,
-                  error=(error or None) and error[:2000], window_start=record.window_start,
+                  error=(error or None) and redact(error)[:2000], window_start=record.window_start,
                   window_end=record.window_end)
     with engine.begin() as conn:
         conn.execute(update(sync_runs).where(sync_runs.c.id == record.id).values(**values))
