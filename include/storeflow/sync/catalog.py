@@ -2,12 +2,28 @@
 
 The desired store state of every POS SKU (price from the POS, stock from :mod:`storeflow.sync.stock`)
 is compared with what storeflow last pushed (``catalog_push_state``), or, for a SKU never pushed, with what the
-store held at the last extract. Only differences are sent, in batches of 100: simple products through
+store held at the last extract. Only differences are considered, and of those only the fields the store does
+not already show are sent (see *No needless writes*), in batches of 100: simple products through
 ``/products/batch``, variations through their parent's ``/variations/batch`` (the store has no
 idempotency keys, so every write is an update by store id found through the SKU). New POS items are
 created as draft products (simple, or variable with variations); items deleted in the POS are set to
-stock 0, never deleted. ``catalog_push_state`` is written only for items the store accepted, so a killed run
-simply pushes the rest next time.
+stock 0, never deleted. ``catalog_push_state`` is written only for items the store accepted (and whose
+answer shows the values sent), so a killed run simply pushes the rest next time.
+
+**No needless writes.** On a real WooCommerce every product save moves ``date_modified`` (and re-dirties
+the product for every reader), so a write of a value the store already holds is a cost, not a no-op. A
+field is written only when the desired value differs from the last pushed one *and* from the value the store
+currently shows (``products.store_*``: the store's latest read in this run's ``store_products`` extract, or
+the store's answer to our last write). Example: stock 72 pushed, a paid online order makes the store drop to
+71 itself; until the orders sync applies the order to the POS the desired stock is 72 − 1 unapplied = 71, which
+the store already shows, so nothing is sent. Such SKUs are recorded as pushed and counted in
+``skipped_writes``.
+
+**Stock never guessed.** A SKU whose stock is unknown (``stock_state = 'unknown'``, see
+:mod:`storeflow.sync.stock`) gets no stock write, and a new item with unknown stock is not created yet;
+both are counted in ``stock_unknown`` (WARNING). SKUs whose sellable POS stock is negative (an in-store
+oversell) are pushed as 0 and counted in ``negative_pos_stock`` (WARNING). Per-item rejections count
+against the push error budget (:func:`storeflow.sync.push_errors.enforce_error_budget`).
 """
 
 from __future__ import annotations
@@ -21,12 +37,20 @@ from typing import Any
 from sqlalchemy import Connection, Engine, String, and_, case, func, insert, literal, or_, select, update
 
 from storeflow.settings import Settings, get_settings
-from storeflow.sync.stock import desired_stock_query
+from storeflow.sync.push_errors import enforce_error_budget
+from storeflow.sync.stock import (
+    STATE_NEGATIVE,
+    STATE_UNKNOWN,
+    desired_stock_query,
+    negative_stock_skus,
+    stock_state_counts,
+)
 from storeflow.warehouse.coltypes import UTCDateTime
 from storeflow.warehouse.schema import catalog_push_state, products
 from storeflow.warehouse.upsert import upsert
 
 log = logging.getLogger(__name__)
+JOB = "push_catalog"
 
 
 def minor_to_price(amount: int | None, exponent: int = 2) -> str:
@@ -40,7 +64,11 @@ def minor_to_price(amount: int | None, exponent: int = 2) -> str:
 
 @dataclass
 class SkuState:
-    """One POS SKU with its store identity and desired store fields."""
+    """One POS SKU with its store identity, the fields to send and the state to record once accepted.
+
+    ``desired`` holds only the store fields this run writes; ``price_minor`` / ``stock`` are the values
+    ``catalog_push_state`` records for the SKU once the store accepted the write (or already showed them).
+    """
 
     sku: str
     pos_item_id: str | None
@@ -51,6 +79,8 @@ class SkuState:
     store_variation_id: int | None
     desired: dict[str, Any]
     is_deleted: bool
+    price_minor: int | None = None
+    stock: int | None = None
 
 
 @dataclass
@@ -61,6 +91,9 @@ class CatalogPlan:
     variation_updates: dict[int, list[SkuState]] = field(default_factory=dict)  # parent id → SKUs
     creates: dict[str, list[SkuState]] = field(default_factory=dict)  # POS item id → new SKUs
     unchanged: int = 0
+    skipped: list[SkuState] = field(default_factory=list)  # differ from the last push, store already shows them
+    stock_states: dict[str, int] = field(default_factory=dict)  # stock_state → SKUs
+    deferred_creates: int = 0  # new items not created because their stock is unknown
 
     @property
     def changed(self) -> int:
@@ -75,7 +108,7 @@ class CatalogPlan:
         return chunks(len(self.simple_updates)) + sum(chunks(len(v)) for v in self.variation_updates.values()) + creates
 
 
-def _desired(price_minor: int | None, stock: int | None) -> dict[str, Any]:
+def _fields(price_minor: int | None, stock: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if price_minor is not None:
         out["regular_price"] = minor_to_price(price_minor)
@@ -85,12 +118,17 @@ def _desired(price_minor: int | None, stock: int | None) -> dict[str, Any]:
     return out
 
 
+def _differs(want: int | None, base: int | None, shown: int | None) -> bool:
+    """A field is written when it has a desired value that is neither the baseline nor what the store shows."""
+    return want is not None and want != base and want != shown
+
+
 def plan_catalog_push(conn: Connection, settings: Settings | None = None) -> CatalogPlan:
     """Compare the desired store state with the last pushed (or last seen) one; return the differences.
 
     One query: the desired state (:func:`storeflow.sync.stock.desired_stock_query`) joined with
     ``catalog_push_state``; only SKUs that differ come back, so the cost follows the changes, not the
-    catalogue.
+    catalogue. Of those, fields the store already shows are not sent (the SKU lands in ``skipped``).
     """
     settings = settings or get_settings()
     desired = desired_stock_query(conn, settings).subquery("desired")
@@ -104,25 +142,41 @@ def plan_catalog_push(conn: Connection, settings: Settings | None = None) -> Cat
         and_(desired.c.desired_stock.is_not(None), base_stock.is_distinct_from(desired.c.desired_stock)),
     )
     query = (
-        select(products, desired.c.desired_stock)
+        select(products, desired.c.desired_stock, desired.c.stock_state,
+               base_price.label("base_price"), base_stock.label("base_stock"),
+               ps.c.price_minor.label("pushed_price"), ps.c.stock_quantity.label("pushed_stock"))
         .join(desired, desired.c.sku == products.c.sku)
         .outerjoin(ps, ps.c.sku == products.c.sku)
         .where(differs)
     )
-    plan = CatalogPlan()
+    plan = CatalogPlan(stock_states=stock_state_counts(conn, settings))
     for r in conn.execute(query):
+        stock = r.desired_stock
         state = SkuState(r.sku, r.pos_item_id, r.name, r.variation_name, r.attributes, r.store_product_id,
-                         r.store_variation_id, _desired(r.price_minor, r.desired_stock), bool(r.is_deleted))
+                         r.store_variation_id, {}, bool(r.is_deleted),
+                         price_minor=r.price_minor if r.price_minor is not None else r.pushed_price,
+                         stock=stock if stock is not None else r.pushed_stock)
         if r.store_product_id is None:
-            if not r.is_deleted:
-                plan.creates.setdefault(r.pos_item_id or r.sku, []).append(state)
+            if r.is_deleted:
+                continue
+            if stock is None and r.stock_state == STATE_UNKNOWN:
+                plan.deferred_creates += 1  # never create a product with a stock we do not know
+                continue
+            state.desired = _fields(r.price_minor, stock)
+            plan.creates.setdefault(r.pos_item_id or r.sku, []).append(state)
+            continue
+        state.desired = _fields(
+            r.price_minor if _differs(r.price_minor, r.base_price, r.store_price_minor) else None,
+            stock if _differs(stock, r.base_stock, r.store_stock) else None,
+        )
+        if not state.desired:
+            plan.skipped.append(state)
         elif r.store_variation_id is not None:
             plan.variation_updates.setdefault(r.store_product_id, []).append(state)
         else:
             plan.simple_updates.append(state)
-    total = conn.execute(select(func.count()).select_from(products).where(
-        products.c.pos_variation_id.is_not(None))).scalar_one()
-    plan.unchanged = total - plan.changed
+    total = sum(plan.stock_states.values())
+    plan.unchanged = total - plan.changed - len(plan.skipped)
     return plan
 
 
@@ -138,31 +192,64 @@ class PushResult:
     requests: int = 0
     minimum_requests: int = 0
     adopted: int = 0
+    skipped_writes: int = 0  # SKUs whose new values the store already showed: no request sent
+    negative_pos_stock: int = 0  # SKUs with negative sellable POS stock, pushed as 0 (warning)
+    stock_unknown: int = 0  # tracked SKUs whose stock is not known yet: stock left alone (warning)
+
+    @property
+    def warnings(self) -> dict[str, int]:
+        return {k: v for k, v in (("negative_pos_stock", self.negative_pos_stock),
+                                  ("stock_unknown", self.stock_unknown)) if v}
 
     def as_dict(self) -> dict[str, Any]:
         return {"considered": self.considered, "changed": self.changed, "pushed": self.pushed,
                 "created": self.created, "errors": len(self.errors), "requests": self.requests,
                 "minimum_requests": self.minimum_requests, "adopted": self.adopted,
+                "skipped_writes": self.skipped_writes, "negative_pos_stock": self.negative_pos_stock,
+                "stock_unknown": self.stock_unknown, "warnings": self.warnings,
                 "error_samples": self.errors[:5]}
 
 
-def _record(engine: Engine, done: list[tuple[SkuState, int, int | None]], run_id: str | None) -> None:
+def _shown(item: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(regular price in minor units, managed stock) as the store's answer shows them."""
+    price = _minor(item.get("regular_price")) if isinstance(item.get("regular_price"), str) else None
+    stock = item.get("stock_quantity") if item.get("manage_stock") is True else None
+    return price, stock if isinstance(stock, int) else None
+
+
+def _kept(state: SkuState, item: dict[str, Any]) -> bool:
+    """Whether the store's answer shows the values we sent (a 200 is not proof)."""
+    price, stock = _shown(item)
+    sent = state.desired
+    if "regular_price" in sent and "regular_price" in item and price != _minor(sent["regular_price"]):
+        return False
+    return not ("stock_quantity" in sent and "stock_quantity" in item and stock != sent["stock_quantity"])
+
+
+def _record(engine: Engine, done: list[tuple[SkuState, int, int | None]], run_id: str | None,
+            shown: dict[str, dict[str, Any]] | None = None) -> None:
     """Remember what the store accepted: catalog_push_state and the store columns of products."""
     if not done:
         return
     now = datetime.now(UTC)
+    shown = shown or {}
     with engine.begin() as conn:
         upsert(conn, catalog_push_state, [
-            {"sku": s.sku, "price_minor": _minor(s.desired.get("regular_price")),
-             "stock_quantity": s.desired.get("stock_quantity"), "pushed_at": now, "run_id": run_id}
+            {"sku": s.sku, "price_minor": s.price_minor, "stock_quantity": s.stock, "pushed_at": now,
+             "run_id": run_id}
             for s, _, _ in done
         ])
         for s, product_id, variation_id in done:
-            conn.execute(update(products).where(products.c.sku == s.sku).values(
-                store_product_id=product_id, store_variation_id=variation_id,
-                store_stock=s.desired.get("stock_quantity"),
-                store_price_minor=products.c.price_minor if "regular_price" in s.desired else products.c.store_price_minor,
-            ))
+            values: dict[str, Any] = {"store_product_id": product_id, "store_variation_id": variation_id}
+            item = shown.get(s.sku)
+            if item is not None:  # the store's own answer: what it shows now
+                values["store_price_minor"], values["store_stock"] = _shown(item)
+            else:
+                if "regular_price" in s.desired:
+                    values["store_price_minor"] = _minor(s.desired["regular_price"])
+                if "stock_quantity" in s.desired:
+                    values["store_stock"] = s.desired["stock_quantity"]
+            conn.execute(update(products).where(products.c.sku == s.sku).values(**values))
 
 
 def _minor(price: str | None) -> int | None:
@@ -178,26 +265,40 @@ def _error(result_error, sku: str | None) -> dict[str, Any]:
 
 
 def push_catalog(engine: Engine, client: Any, *, run_id: str | None = None,
-                 settings: Settings | None = None) -> PushResult:
-    """Push the differences to the store; return what was done (per-item errors are collected)."""
+                 settings: Settings | None = None, enforce_budget: bool = True) -> PushResult:
+    """Push the differences to the store; return what was done.
+
+    Per-item errors are collected and the SKUs stay unrecorded (retried next run); with ``enforce_budget``
+    the push raises :class:`~storeflow.sync.push_errors.PushErrorBudgetExceeded` when too many failed.
+    """
     settings = settings or get_settings()
     with engine.connect() as conn:
         plan = plan_catalog_push(conn, settings)
-    result = PushResult(considered=plan.changed + plan.unchanged, changed=plan.changed,
-                        minimum_requests=plan.minimum_requests())
+        negative = negative_stock_skus(conn, settings) if plan.stock_states.get(STATE_NEGATIVE) else []
+    result = PushResult(considered=plan.changed + plan.unchanged + len(plan.skipped), changed=plan.changed,
+                        minimum_requests=plan.minimum_requests(), skipped_writes=len(plan.skipped),
+                        negative_pos_stock=plan.stock_states.get(STATE_NEGATIVE, 0),
+                        stock_unknown=plan.stock_states.get(STATE_UNKNOWN, 0))
+    _record(engine, [(s, s.store_product_id, s.store_variation_id) for s in plan.skipped], run_id)
 
     def apply(batch_result, states_by_id: dict[int, SkuState], parent: int | None) -> None:
         result.requests += batch_result.requests
-        done = []
+        done, shown = [], {}
         for item in batch_result.ok:
             state = states_by_id.get(item.get("id"))
-            if state is not None:
-                done.append((state, parent if parent else item["id"], item["id"] if parent else None))
+            if state is None:
+                continue
+            if not _kept(state, item):
+                result.errors.append({"sku": state.sku, "code": "not_kept", "status": None,
+                                      "message": "the store answered without the values sent"})
+                continue
+            done.append((state, parent if parent else item["id"], item["id"] if parent else None))
+            shown[state.sku] = item
         for err in batch_result.errors:
             state = states_by_id.get(err.id) if err.id else None
             result.errors.append(_error(err, state.sku if state else None))
         result.pushed += len(done)
-        _record(engine, done, run_id)
+        _record(engine, done, run_id, shown)
 
     if plan.simple_updates:
         by_id = {s.store_product_id: s for s in plan.simple_updates}
@@ -211,7 +312,23 @@ def push_catalog(engine: Engine, client: Any, *, run_id: str | None = None,
     with engine.begin() as conn:
         result.adopted = adopt_matching(conn, settings, run_id)
     log.info("[storeflow] catalog push: %s", result.as_dict())
+    if result.negative_pos_stock:
+        log.warning("[storeflow] catalog push: %s SKUs have negative sellable POS stock (oversold in store), "
+                    "pushed as 0; e.g. %s", result.negative_pos_stock, ", ".join(negative))
+    if result.stock_unknown:
+        log.warning("[storeflow] catalog push: %s SKUs have no known POS stock yet (inventory not loaded for "
+                    "them): their store stock was left alone, %s new items not created yet",
+                    result.stock_unknown, plan.deferred_creates)
+    if enforce_budget:
+        enforce_catalog_budget(result)
     return result
+
+
+def enforce_catalog_budget(result: PushResult) -> None:
+    """Fail (or warn) on the share of SKU writes the store rejected (see :mod:`storeflow.sync.push_errors`)."""
+    attempted = max(result.changed, len(result.errors))
+    enforce_error_budget(job=JOB, attempted=attempted, failed=len(result.errors),
+                         samples=[f"{e.get('sku')}: {e.get('code')}" for e in result.errors[:5]])
 
 
 def adopt_matching(conn: Connection, settings: Settings | None = None, run_id: str | None = None) -> int:
@@ -239,8 +356,6 @@ def adopt_matching(conn: Connection, settings: Settings | None = None, run_id: s
     result = conn.execute(insert(ps).from_select(["sku", "price_minor", "stock_quantity", "pushed_at", "run_id"],
                                                  matching))
     return max(result.rowcount or 0, 0)
-
-
 def _create_items(engine: Engine, client: Any, creates: dict[str, list[SkuState]], settings: Settings,
                   result: PushResult, run_id: str | None) -> None:
     """Create new POS items in the store as drafts (adopting products whose SKU already exists)."""
@@ -253,15 +368,19 @@ def _create_items(engine: Engine, client: Any, creates: dict[str, list[SkuState]
         result.requests += batch.requests
         by_sku = {s.sku: s for s in simple}
         done = [(by_sku[item["sku"]], item["id"], None) for item in batch.ok if item.get("sku") in by_sku]
+        linked = []
         for err in batch.errors:
             sku = (err.item or {}).get("sku")
             owner = (err.data or {}).get("resource_id")
             if err.code == "product_invalid_sku" and owner and sku in by_sku:
-                done.append((by_sku[sku], int(owner), None))  # already there (earlier run died before recording)
+                # already there (an earlier run died before recording): link it, and let the next run
+                # compare its values with ours rather than assume they are ours
+                linked.append((sku, int(owner)))
             else:
                 result.errors.append(_error(err, sku))
-        result.created += len(done)
-        _record(engine, done, run_id)
+        result.created += len(done) + len(linked)
+        _record(engine, done, run_id, {item["sku"]: item for item in batch.ok if item.get("sku") in by_sku})
+        _link(engine, linked)
     for states in variable.values():
         attrs = _attribute_options(states)
         parent_batch = client.create_products([{
@@ -283,7 +402,17 @@ def _create_items(engine: Engine, client: Any, creates: dict[str, list[SkuState]
         done = [(by_sku[item["sku"]], parent_id, item["id"]) for item in var_batch.ok if item.get("sku") in by_sku]
         result.errors.extend(_error(e, (e.item or {}).get("sku")) for e in var_batch.errors)
         result.created += len(done)
-        _record(engine, done, run_id)
+        _record(engine, done, run_id, {item["sku"]: item for item in var_batch.ok if item.get("sku") in by_sku})
+
+
+def _link(engine: Engine, linked: list[tuple[str, int]]) -> None:
+    """Store ids of products found in the store (not written by us): no push state, store values unknown."""
+    if not linked:
+        return
+    with engine.begin() as conn:
+        for sku, product_id in linked:
+            conn.execute(update(products).where(products.c.sku == sku).values(
+                store_product_id=product_id, store_variation_id=None, store_price_minor=None, store_stock=None))
 
 
 def _attributes(state: SkuState) -> dict[str, str]:

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, delete, select, tuple_
+from sqlalchemy import Connection, and_, bindparam, delete, select, tuple_, update
 
 from storeflow.connectors.square import SquareClient
 from storeflow.connectors.square_models import (
@@ -64,6 +64,8 @@ SOURCE = "pos"
 ECHO_KEY = "storeflow_source"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CHUNK = 500
+#: what a malformed record raises while parsing (ArithmeticError: e.g. a year-1 timestamp with an offset)
+PARSE_ERRORS = (ValidationError, ArithmeticError)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -158,7 +160,7 @@ def load_locations(conn: Connection, page: list[dict[str, Any]], ctx: LoadContex
     for raw in page:
         try:
             loc = Location.model_validate(raw)
-        except ValidationError as exc:
+        except PARSE_ERRORS as exc:
             _quarantine(conn, ctx, raw, "pos_location_invalid", _reason(exc))
             bad += 1
             continue
@@ -202,7 +204,7 @@ def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext)
                 cat = CatalogCategory.model_validate(raw)
                 if cat.name:
                     categories[cat.id] = cat.name
-        except ValidationError as exc:
+        except PARSE_ERRORS as exc:
             _quarantine(conn, ctx, raw, "pos_catalog_invalid", _reason(exc))
             bad += 1
     # items we did not get in this page: fall back to what the warehouse knows about them
@@ -289,7 +291,43 @@ def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext)
         for r in live], "sku")
     keep = [r for r in keep if r["sku"] not in rejected]
     changed = upsert(conn, products, keep) if keep else 0
+    link_catalog_to_stock(conn, keep, ctx)
     return LoadResult(read=len(page), changed=changed, quarantined=bad + len(rejected))
+
+
+def link_catalog_to_stock(conn: Connection, rows: list[dict[str, Any]], ctx: LoadContext) -> None:
+    """After a catalog page: retire SKUs renamed away from their variation, repair ``stock_levels.sku``.
+
+    The desired store stock joins counts by variation id when it is computed (:mod:`storeflow.sync.stock`),
+    so it does not need this; other readers of ``stock_levels.sku`` (campaign planning) do, and counts may
+    have been loaded before their catalog (parallel extracts). A SKU renamed in the POS leaves its old
+    ``products`` row holding the same variation: that row is marked deleted (its store product goes to
+    stock 0, never deleted), so one variation's stock is never counted under two SKUs.
+    """
+    live = [(r["sku"], r["pos_variation_id"]) for r in rows if not r.get("is_deleted") and r.get("pos_variation_id")]
+    if not live:
+        return
+    retired = 0
+    for chunk in _chunks(live):
+        owner = dict((var, sku) for sku, var in chunk)
+        stale = [(sku, var) for sku, var in conn.execute(
+            select(products.c.sku, products.c.pos_variation_id).where(and_(
+                products.c.pos_variation_id.in_(list(owner)), products.c.is_deleted.is_(False))))
+            if owner.get(var) != sku]
+        if stale:
+            retired += len(stale)
+            conn.execute(update(products).where(and_(products.c.sku == bindparam("old_sku"),
+                                                     products.c.pos_variation_id == bindparam("var"))),
+                         [{"old_sku": sku, "var": var, "is_deleted": True} for sku, var in stale])
+        fixes = sorted({(var, owner[var]) for var, sku in conn.execute(
+            select(stock_levels.c.pos_variation_id, stock_levels.c.sku).distinct()
+            .where(stock_levels.c.pos_variation_id.in_(list(owner)))) if sku != owner[var]})
+        if fixes:
+            conn.execute(update(stock_levels).where(stock_levels.c.pos_variation_id == bindparam("var")),
+                         [{"var": var, "sku": sku} for var, sku in fixes])
+            ctx.count("stock_sku_linked", len(fixes))
+    if retired:
+        ctx.count("sku_renamed_retired", retired)
 
 
 # --- load: inventory -------------------------------------------------------------------------------
@@ -304,7 +342,10 @@ def load_inventory(conn: Connection, page: list[dict[str, Any]], ctx: LoadContex
             bad += 1
             continue
         parsed.append(count)
-    skus = _stored(conn, products.c.pos_variation_id, [products.c.sku], [c.catalog_object_id for c in parsed])
+    # informational only (the desired stock joins by variation id); the catalog load repairs it when the
+    # counts arrive first, and a renamed SKU's retired row must not win
+    skus = _stored(conn, products.c.pos_variation_id, [products.c.sku], [c.catalog_object_id for c in parsed],
+                   products.c.is_deleted.is_(False))
     keys = [(c.catalog_object_id, c.location_id, c.state) for c in parsed]
     stored: dict[tuple, datetime | None] = {}
     key_cols = tuple_(stock_levels.c.pos_variation_id, stock_levels.c.location_id, stock_levels.c.state)
@@ -355,7 +396,7 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
             continue
         try:
             order = Order.model_validate(raw)
-        except ValidationError as exc:
+        except PARSE_ERRORS as exc:
             _quarantine(conn, ctx, raw, "pos_order_invalid", _reason(exc))
             bad += 1
             continue
@@ -431,7 +472,7 @@ def load_invoices(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext
     for raw in page:
         try:
             inv = Invoice.model_validate(raw)
-        except ValidationError as exc:
+        except PARSE_ERRORS as exc:
             _quarantine(conn, ctx, raw, "pos_invoice_invalid", _reason(exc))
             bad += 1
             continue

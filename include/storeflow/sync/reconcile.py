@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, select
 
 from storeflow.alerts import Alert, Channel, raise_alert, resolve_alert
 from storeflow.settings import Settings, get_settings
-from storeflow.sync.catalog import push_catalog
+from storeflow.sync.catalog import enforce_catalog_budget, push_catalog
 from storeflow.sync.stock import desired_store_stock
 from storeflow.warehouse.schema import catalog_push_state, order_lines, orders, products, reconciliation_runs
 
@@ -138,9 +138,11 @@ def reconcile_inventory(engine: Engine, store_client: Any, channels: list[Channe
             conn.execute(delete(catalog_push_state).where(catalog_push_state.c.sku.in_([d.sku for d in to_fix])))
             for d in to_fix:
                 conn.execute(products.update().where(products.c.sku == d.sku).values(store_stock=d.actual))
-        result = push_catalog(engine, store_client, run_id=run_id, settings=settings)
+        result = push_catalog(engine, store_client, run_id=run_id, settings=settings, enforce_budget=False)
         report.push = result.as_dict()
         report.fixed_skus = len(to_fix)
+    else:
+        result = None
     with engine.begin() as conn:
         conn.execute(insert(reconciliation_runs).values(
             run_id=run_id, checked_at=now, skus_checked=report.skus_checked, drift_skus=len(report.drifts),
@@ -158,4 +160,6 @@ def reconcile_inventory(engine: Engine, store_client: Any, channels: list[Channe
     else:
         resolve_alert(engine, ALERT_KEY, channels, now=now)
     log.info("[storeflow] reconciliation: %s", {k: v for k, v in report.as_dict().items() if k != "unexplained"})
+    if result is not None:
+        enforce_catalog_budget(result)  # after the report is recorded and alerted
     return report

@@ -1,8 +1,25 @@
 """What the online store should show, computed from the warehouse (DESIGN §3-§4).
 
-Store stock per SKU = sellable POS stock (IN_STOCK at the locations that feed the web shop)
-− safety buffer − units of paid online orders not yet applied to the POS, floored at 0. The last term
-closes the oversell window when the catalog sync runs before the orders sync.
+Store stock per SKU = max(0, sellable POS stock − safety buffer − unapplied online units), where
+
+* *sellable POS stock* is the sum of the IN_STOCK counts of the variation at the locations that feed the
+  web shop. A negative count (an in-store oversell: Square lets IN_STOCK go below 0) counts with its real
+  negative value in the sum; only the result is floored at 0. Such SKUs are reported
+  (``stock_state = 'negative'``) so the push can log a counted warning;
+* *unapplied online units* are the units of paid online orders (since go-live) not yet applied to the POS.
+  The store lowers its own stock when an order is paid; without this term a catalog sync that runs before
+  the orders sync would raise the store's stock back and open an oversell window.
+
+**Order independence.** Counts are joined to products by the POS variation id (``catalog_object_id``)
+*when the desired state is computed*, never through the SKU copied into ``stock_levels`` at load time:
+``pos_inventory`` and ``pos_catalog`` are extracted in parallel, so either may be loaded first, and a
+SKU looked up at load time is NULL whenever the counts arrive before the catalog.
+
+**Unknown is not zero.** A tracked SKU whose stock cannot be known yet gets ``desired_stock`` NULL and
+``stock_state = 'unknown'`` and the push leaves the store's stock alone (it never writes 0 because a join
+found nothing). Stock is known when the variation has at least one count row (any location or state), or
+when a ``pos_inventory`` run committed after the catalog last changed the variation: Square returns no
+count for a variation that never held stock, so after such a run "no row" really means 0.
 
 Everything is one SQL query (:func:`desired_stock_query`), so the catalog diff can join it with what
 was last pushed and bring back only the SKUs that changed, whatever the size of the catalogue.
@@ -12,7 +29,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Integer, Select, and_, case, cast, func, literal, select
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 
 from storeflow.settings import Settings, get_settings
 from storeflow.warehouse.runs import get_cursor
@@ -21,6 +51,14 @@ from storeflow.warehouse.schema import locations, order_line_sync, order_lines, 
 #: store order statuses in which the store has already taken the units out of its own stock
 STOCK_REDUCING = ("processing", "completed", "on-hold")
 GO_LIVE_STREAM = "orders_go_live"
+INVENTORY_STREAM = ("pos_inventory", "pos")
+
+#: values of the ``stock_state`` column of :func:`desired_stock_query`
+STATE_OK = "ok"
+STATE_NEGATIVE = "negative"  # sellable POS stock below 0 (oversell), pushed as 0
+STATE_UNKNOWN = "unknown"  # tracked, but no count known yet: stock is not pushed
+STATE_UNTRACKED = "untracked"  # the POS does not track this variation's stock: stock is not pushed
+STATE_DELETED = "deleted"  # deleted in the POS: pushed as 0 (never deleted in the store)
 
 
 def online_location_ids(conn: Connection, settings: Settings | None = None) -> list[str]:
@@ -40,11 +78,11 @@ def orders_go_live(conn: Connection) -> datetime | None:
 
 
 def _sellable(location_ids: list[str]):
+    """POS variation id → summed IN_STOCK quantity at the feeding locations (negative counts included)."""
     return (
-        select(stock_levels.c.sku, func.sum(stock_levels.c.quantity).label("units"))
-        .where(and_(stock_levels.c.state == "IN_STOCK", stock_levels.c.location_id.in_(location_ids),
-                    stock_levels.c.sku.is_not(None)))
-        .group_by(stock_levels.c.sku)
+        select(stock_levels.c.pos_variation_id, func.sum(stock_levels.c.quantity).label("units"))
+        .where(and_(stock_levels.c.state == "IN_STOCK", stock_levels.c.location_id.in_(location_ids)))
+        .group_by(stock_levels.c.pos_variation_id)
         .subquery("sellable")
     )
 
@@ -70,35 +108,75 @@ def _pending(go_live: datetime | None):
     return query.subquery("pending")
 
 
+def _stock_known(inventory_cursor: datetime | None):
+    """SQL condition: the POS stock of the products row is known (see the module docstring)."""
+    counted = exists(select(literal(1)).select_from(stock_levels).where(
+        stock_levels.c.pos_variation_id == products.c.pos_variation_id))
+    if inventory_cursor is None:
+        return counted
+    return or_(counted, products.c.pos_updated_at.is_(None), products.c.pos_updated_at <= inventory_cursor)
+
+
 def desired_stock_query(conn: Connection, settings: Settings | None = None) -> Select:
-    """SELECT sku, price_minor, desired_stock (NULL = stock not tracked) for every POS SKU."""
+    """SELECT sku, price_minor, desired_stock, stock_state, pos_units for every POS SKU.
+
+    ``desired_stock`` is NULL when stock must not be pushed (``stock_state`` says why: ``untracked`` or
+    ``unknown``); ``pos_units`` is the summed sellable POS stock (NULL without counts).
+    """
     settings = settings or get_settings()
     sellable = _sellable(online_location_ids(conn, settings))
     pending = _pending(orders_go_live(conn))
-    raw = (func.floor(func.coalesce(sellable.c.units, 0)) - settings.stock_buffer
-           - func.coalesce(pending.c.units, 0))
+    known = _stock_known(get_cursor(conn, *INVENTORY_STREAM))
+    units = func.coalesce(sellable.c.units, 0)
+    raw = func.floor(units) - settings.stock_buffer - func.coalesce(pending.c.units, 0)
+    deleted = products.c.is_deleted.is_(True)
+    untracked = products.c.track_inventory.is_(False)
     desired = case(
-        (products.c.is_deleted.is_(True), 0),  # deleted in the POS: out of stock online, never deleted
-        (products.c.track_inventory.is_(False), None),
+        (deleted, 0),  # deleted in the POS: out of stock online, never deleted
+        (untracked, None),
+        (~known, None),
         (raw < 0, 0),
         else_=raw,
     )
+    state = case(
+        (deleted, STATE_DELETED),
+        (untracked, STATE_UNTRACKED),
+        (~known, STATE_UNKNOWN),
+        (units < 0, STATE_NEGATIVE),
+        else_=STATE_OK,
+    )
     return (
-        select(products.c.sku, products.c.price_minor, cast(desired, Integer).label("desired_stock"))
+        select(products.c.sku, products.c.price_minor, cast(desired, Integer).label("desired_stock"),
+               cast(state, String(16)).label("stock_state"), sellable.c.units.label("pos_units"))
         .select_from(products)
-        .outerjoin(sellable, sellable.c.sku == products.c.sku)
+        .outerjoin(sellable, sellable.c.pos_variation_id == products.c.pos_variation_id)
         .outerjoin(pending, pending.c.sku == products.c.sku)
         .where(products.c.pos_variation_id.is_not(None))
     )
 
 
 def desired_store_stock(conn: Connection, settings: Settings | None = None) -> dict[str, int]:
-    """SKU → absolute stock the store should show, for every live POS SKU that tracks inventory."""
+    """SKU → absolute stock the store should show, for every live POS SKU whose stock is tracked and known."""
     return {r.sku: int(r.desired_stock) for r in conn.execute(desired_stock_query(conn, settings))
             if r.desired_stock is not None}
+
+
+def stock_state_counts(conn: Connection, settings: Settings | None = None) -> dict[str, int]:
+    """How many POS SKUs are in each ``stock_state`` (``negative`` and ``unknown`` are worth a warning)."""
+    desired = desired_stock_query(conn, settings).subquery("desired")
+    rows = conn.execute(select(desired.c.stock_state, func.count()).group_by(desired.c.stock_state))
+    return {state: int(n) for state, n in rows}
+
+
+def negative_stock_skus(conn: Connection, settings: Settings | None = None, limit: int = 10) -> list[str]:
+    """A few SKUs whose sellable POS stock is negative (for the warning line; SKUs are not personal data)."""
+    desired = desired_stock_query(conn, settings).subquery("desired")
+    return list(conn.execute(select(desired.c.sku).where(desired.c.stock_state == STATE_NEGATIVE)
+                             .order_by(desired.c.sku).limit(limit)).scalars())
 
 
 def unapplied_online_units(conn: Connection) -> dict[str, int]:
     """SKU → units of paid online orders not yet applied to the POS."""
     pending = _pending(orders_go_live(conn))
     return {r.sku: int(r.units) for r in conn.execute(select(pending.c.sku, pending.c.units))}
+
