@@ -152,10 +152,11 @@ def test_new_online_order_appears_after_next_incremental_run(engine, landing, st
     assert order["customer_source_id"] is None and order["email_norm"] == "new.shopper@example.com"
     assert order["total_minor"] == 4000 and order["acquisition_channel"] == "referral"
     assert order["created_via"] == "checkout" and order["status"] == "processing"
-    # the shopper's stock reduction does not bump the product's date_modified: only a full scan sees it
+    # WooCommerce 10.x: the shopper's stock reduction moves the variation's and its parent's date_modified,
+    # so the next windowed read sees it (the parent and its four variations, no /variations route on 10.0.2)
     windowed = run(engine, landing, store, "store_products", T0 + timedelta(minutes=21))
     stock = {r["sku"]: r["store_stock"] for r in rows(engine, "products", "sku")}
-    assert windowed["rows_read"] == 0 and stock["TEE-RED-L"] == 10
+    assert windowed["rows_read"] == 5 and stock["TEE-RED-L"] == 8
     run(engine, landing, store, "store_products", T0 + timedelta(minutes=22), full=True)
     assert {r["sku"]: r["store_stock"] for r in rows(engine, "products", "sku")}["TEE-RED-L"] == 8
 
@@ -176,7 +177,7 @@ def test_incremental_customers_and_variation_changes(engine, landing, state, sto
     assert consents[("1", "email")]["status"] == "unsubscribed"
     assert consents[("1", "email")]["changed_at"] == T0 + timedelta(minutes=10)
     products = run(engine, landing, store, "store_products", T0 + timedelta(minutes=20))
-    assert products["rows_read"] == 1
+    assert products["rows_read"] == 5  # 10.0.2: the variation's change moves its parent; parent + 4 variations
     assert {r["sku"]: r["store_price_minor"] for r in rows(engine, "products", "sku")}["TEE-RED-L"] == 2100
 
 
@@ -221,3 +222,20 @@ def test_bad_records_are_quarantined_without_stopping_the_page(engine, store):
     assert [(q["source_id"], q["rule"], q["stream"]) for q in quarantined] == [
         ("5002", "store_record_invalid", "store_orders"), ("5003", "store_record_invalid", "store_orders")]
     assert "total" in quarantined[0]["reason"]
+
+
+def test_older_store_whose_stock_changes_do_not_move_date_modified(engine, landing, state, store):
+    """Before WooCommerce 10 (issue #40060) a shopper's stock reduction left date_modified alone: only the
+    full scan (reconcile_inventory) sees it."""
+    requests.put(f"{store.url}/_sim/options", json={"legacy_stock_date_modified": True},
+                 timeout=10).raise_for_status()
+    run_all(engine, landing, store, T0 + timedelta(minutes=1))
+    state.clock.freeze(T0 + timedelta(minutes=10))
+    requests.post(f"{store.url}/_sim/orders", json={
+        "email": "new.shopper@example.com", "line_items": [{"sku": "TEE-RED-L", "quantity": 2}]},
+        timeout=10).raise_for_status()
+    windowed = run(engine, landing, store, "store_products", T0 + timedelta(minutes=21))
+    assert windowed["rows_read"] == 0
+    assert {r["sku"]: r["store_stock"] for r in rows(engine, "products", "sku")}["TEE-RED-L"] == 10
+    run(engine, landing, store, "store_products", T0 + timedelta(minutes=22), full=True)
+    assert {r["sku"]: r["store_stock"] for r in rows(engine, "products", "sku")}["TEE-RED-L"] == 8

@@ -30,7 +30,6 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from storeflow.connectors.http import ApiError
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.connectors.woocommerce_models import LineItem, Order, Product, parse_gmt
 from storeflow.quality.records import MAX_MINOR, MAX_QUANTITY
@@ -53,21 +52,9 @@ ADS_MEDIA = {"cpc", "ppc", "paid", "ads", "display", "paid_social", "social_paid
 # --- fetch -----------------------------------------------------------------------------------------
 def fetch_products(client: WooClient, window: Window) -> Iterator[list[dict[str, Any]]]:
     """Products in the window (full scan when ``window.start`` is None) and their variations."""
-    variable: list[int] = []
-    for page in client.iter_products(window.start, window.end):
-        variable.extend(int(r["id"]) for r in page if r.get("type") == "variable")
-        yield page
-    try:
-        yield from client.iter_all_variations(window.start, window.end)
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        # stores before WooCommerce 10.3: every variation of every variable product (no date filter there)
-        if window.start is not None:
-            variable = [int(r["id"]) for page in client.iter_products(None, window.end, type="variable")
-                        for r in page]
-        for parent_id in variable:
-            yield from client.iter_variations(parent_id)
+    # only the variations of parents changed in the window when the store has no GET /variations (< 10.3):
+    # on 10.x a variation's change moves its parent, so an hour with nothing changed costs a few requests
+    yield from client.iter_catalog(window.start, window.end)
 
 
 def fetch_orders(client: WooClient, window: Window) -> Iterator[list[dict[str, Any]]]:
@@ -125,6 +112,7 @@ def _out_of_range(p: Product) -> tuple[str, str] | None:
 def load_products(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
     """Store columns of ``products`` keyed by SKU (variable parents and SKU-less rows are skipped)."""
     rows, bad = [], 0
+    parent_names: dict[int, str] = ctx.memo.setdefault("parent_names", {})
     for raw in page:
         try:
             p = Product.model_validate(raw)
@@ -139,13 +127,17 @@ def load_products(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext
             continue
         if p.type == "variable":
             ctx.count("variable_parents")
+            parent_names[p.id] = p.name
             continue
         if not p.sku:
             ctx.count("without_sku")
             continue
         variation = p.type == "variation"
+        name = p.name or p.sku
+        if variation and parent_names.get(p.parent_id):  # a variation's name is its attribute summary ("BLUE, M")
+            name = f"{parent_names[p.parent_id]} - {p.name}" if p.name else parent_names[p.parent_id]
         rows.append({
-            "sku": p.sku, "name": p.name or p.sku, "is_deleted": False, "loaded_at": ctx.loaded_at,
+            "sku": p.sku, "name": name, "is_deleted": False, "loaded_at": ctx.loaded_at,
             "store_product_id": p.parent_id if variation else p.id,
             "store_variation_id": p.id if variation else None,
             "store_price_minor": p.regular_price_minor,

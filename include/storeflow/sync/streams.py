@@ -40,6 +40,7 @@ class LoadContext:
     loaded_at: datetime
     counters: dict[str, int] = field(default_factory=dict)
     staged: list[dict[str, Any]] = field(default_factory=list)
+    memo: dict[str, Any] = field(default_factory=dict)  # what one page tells a later page of the same run
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to a named counter reported in ``sync_runs.details``."""
