@@ -137,7 +137,8 @@ def sync_health(engine: Engine, now: datetime | None = None) -> list[StreamHealt
                  .where(sync_runs.c.status != "running").group_by(sync_runs.c.stream).subquery())
     last_ok = (select(sync_runs.c.stream, func.max(sync_runs.c.finished_at).label("at"))
                .where(sync_runs.c.status == "success").group_by(sync_runs.c.stream).subquery())
-    open_q = (select(quarantine.c.stream, func.count().label("n"))
+    # records, not rule hits: a customer with two bad fields is one quarantined record (as in sync_runs)
+    open_q = (select(quarantine.c.stream, func.count(func.distinct(quarantine.c.source_id)).label("n"))
               .where(quarantine.c.resolved_at.is_(None)).group_by(quarantine.c.stream).subquery())
     with engine.connect() as conn:
         latest = conn.execute(select(sync_runs).join(latest_id, sync_runs.c.id == latest_id.c.id)).all()
@@ -407,8 +408,9 @@ def run_view(engine: Engine, landing: Landing, run_id: str, dag_id: str | None =
         cond = and_(cond, sync_runs.c.dag_id == dag_id)
     with engine.connect() as conn:
         rows = conn.execute(select(sync_runs).where(cond).order_by(sync_runs.c.id)).all()
-        n_quarantined = conn.execute(select(func.count()).select_from(quarantine)
-                                     .where(quarantine.c.run_id == run_id)).scalar_one()
+        n_quarantined = conn.execute(select(func.count()).select_from(
+            select(quarantine.c.stream, quarantine.c.source_id).where(quarantine.c.run_id == run_id)
+            .distinct().subquery())).scalar_one()
     runs = [{"stream": r.stream, "task_id": r.task_id, "status": r.status, "finished_at": r.finished_at,
              "error": mask_text(r.error) if r.error else None, **run_counts(r)} for r in rows]
     return RunView(dag_id, run_id, runs, n_quarantined, list_reports(landing, run_id=run_id))

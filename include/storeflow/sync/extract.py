@@ -157,7 +157,8 @@ def run_stream(
         else:
             from storeflow.quality.quarantine import check_threshold
 
-            record.details["dq"] = check_threshold(record.rows_read, record.quarantined, label=spec.name)
+            record.details["dq"] = {**quarantine_counts(record, ctx),
+                                    **check_threshold(record.rows_read, record.quarantined, label=spec.name)}
         if since is None:
             with engine.begin() as conn:
                 set_cursor(conn, spec.name, spec.source_system, window.end, run_id)
@@ -189,7 +190,7 @@ def quality_gate(engine: Engine, landing: Any, spec: StreamSpec, ctx: LoadContex
     from storeflow.quality.validate import SOURCE_SEVERITY, validate_frame
 
     summary = {"suite": spec.dq_suite, "source": spec.source_system, "rows_in": record.rows_read,
-               "rows_quarantined": record.quarantined,
+               **quarantine_counts(record, ctx),
                "quarantined_by_reason": {k[len("quarantined_"):]: v for k, v in ctx.counters.items()
                                          if k.startswith("quarantined_")},
                "warnings_by_rule": {k[len("warning_"):]: v for k, v in ctx.counters.items()
@@ -202,14 +203,28 @@ def quality_gate(engine: Engine, landing: Any, spec: StreamSpec, ctx: LoadContex
     docs = write_data_docs(landing, validation, run_id=ctx.run_id, source_system=spec.source_system,
                            summary=summary)
     summary["data_docs"] = docs
-    log.info("[storeflow] DQ %s: %s rows, %s quarantined, Data Docs: %s", spec.name, record.rows_read,
-             record.quarantined, docs)
+    log.info("[storeflow] DQ %s: %s rows, %s quarantined (%s left out, %s loaded without a bad field), "
+             "Data Docs: %s", spec.name, record.rows_read, summary["rows_quarantined"], summary["rows_left_out"],
+             summary["rows_with_quarantined_fields"], docs)
     check_threshold(record.rows_read, record.quarantined, failed_critical=[o.rule for o in validation.failed_critical],
                     summary=summary, docs_location=docs, label=spec.name)
     return summary
 
 
+def quarantine_counts(record: RunRecord, ctx: LoadContext) -> dict[str, int]:
+    """The run's quarantine in one vocabulary for the log, Data Docs, ``sync_runs``, asset events and the UI.
+
+    ``rows_quarantined`` counts every record with a quarantine entry from this run: the records left out
+    (``rows_left_out``, what the bad-row threshold weighs) and the customers loaded without a bad field
+    (``rows_with_quarantined_fields``).
+    """
+    fields = int(ctx.counters.get("records_with_quarantined_fields", 0))
+    return {"rows_quarantined": record.quarantined + fields, "rows_left_out": record.quarantined,
+            "rows_with_quarantined_fields": fields}
+
+
 def _close(engine, record: RunRecord, stats, before, ctx: LoadContext, pages, status, error) -> dict[str, Any]:
+    record.quarantined = quarantine_counts(record, ctx)["rows_quarantined"]  # after the gate weighed left-outs
     if stats:
         after = stats.as_dict()
         record.requests = after["requests"] - before.get("requests", 0)
