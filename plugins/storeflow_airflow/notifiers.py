@@ -44,6 +44,21 @@ def incident_key(context: dict[str, Any]) -> str:
     return f"{ti.dag_id}.{ti.task_id}"
 
 
+def failed_connection(exc: BaseException | None) -> str | None:
+    """The connection an outage-like failure was on (refused, TLS, 401/403, 5xx or timeouts after retries)."""
+    conn_id = getattr(exc, "conn_id", None)
+    if not conn_id:
+        return None
+    status = getattr(exc, "status", None)
+    fatal = type(exc).__name__ in ("ConnectionFailed", "AuthFailed")
+    return conn_id if fatal or status is None or status >= 500 or status == 429 else None
+
+
+def connection_incident_key(dag_id: str, conn_id: str) -> str:
+    """One incident per connection per DAG: every task that hits the same outage joins it."""
+    return f"{dag_id}.connection.{conn_id}"
+
+
 class FailureAlertNotifier(BaseNotifier):
     """Announces a task's final failure (after its retries) once per incident."""
 
@@ -61,6 +76,16 @@ class FailureAlertNotifier(BaseNotifier):
                              dag_id=ti.dag_id, task_id=ti.task_id)
             alert.key = incident_key(context)
             alert.lines["Log"] = str(getattr(ti, "log_url", ""))
+        elif (conn_id := failed_connection(exc)) is not None:
+            alert = Alert(
+                key=connection_incident_key(ti.dag_id, conn_id),
+                kind="connection",
+                title=f"storeflow cannot use connection {conn_id} in {ti.dag_id}",
+                lines={"Connection": conn_id, "First failure": f"{ti.dag_id}.{ti.task_id}", "DAG": ti.dag_id,
+                       "Task": ti.task_id, "Run": str(context.get("run_id")), "Try": str(ti.try_number),
+                       "Error": error[:500]},
+                link=getattr(ti, "log_url", None),
+            )
         else:
             alert = Alert(
                 key=incident_key(context),
@@ -83,6 +108,22 @@ class RecoveryNotifier(BaseNotifier):
         from storeflow.alerts import resolve_alert
 
         try:
-            resolve_alert(warehouse_engine(), incident_key(context), alert_channels())
+            engine, channels = warehouse_engine(), alert_channels()
+            resolve_alert(engine, incident_key(context), channels)
+            for key in _connection_incidents_opened_by(engine, context["ti"]):
+                resolve_alert(engine, key, channels, note=f"{context['ti'].task_id} succeeded again")
         except Exception as err:
             log.error("could not resolve the incident for %s: %s", incident_key(context), err)
+
+
+def _connection_incidents_opened_by(engine: Any, ti: Any) -> list[str]:
+    """Open connection incidents of this DAG that this task opened (its success shows the connection works)."""
+    from sqlalchemy import select
+
+    from storeflow.warehouse.schema import alert_incidents as t
+
+    prefix = f"{ti.dag_id}.connection."
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.c.incident_key, t.c.details).where(
+            t.c.resolved_at.is_(None), t.c.incident_key.like(prefix.replace("_", r"\_") + "%", escape="\\"))).all()
+    return [r.incident_key for r in rows if (r.details or {}).get("Task") == ti.task_id]

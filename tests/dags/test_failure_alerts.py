@@ -55,3 +55,33 @@ def test_pos_outage_alerts_once_then_recovers(airflow_home, tmp_path):
         assert ok.returncode == 0, ok.stdout[-3000:]
         payloads = requests.get(f"{hook.url}/api/payloads", timeout=5).json()
         assert len(payloads) == 2 and "Recovered" in payloads[1]["body"]["text"]
+
+
+def test_one_outage_of_one_connection_is_one_incident(airflow_home, tmp_path):
+    """sync_catalog's three POS extracts run in parallel: a POS outage fails all three, and opens one incident
+    (named after the connection), not three."""
+    from sqlalchemy import select
+
+    from storeflow.simulators.cluster import SimulatorCluster
+    from storeflow.simulators.serve import serve_in_thread
+    from storeflow.simulators.webhook_sink import create_webhook_app
+    from storeflow.warehouse.db import connect_warehouse
+    from storeflow.warehouse.schema import alert_incidents
+
+    ports = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
+    data = tmp_path / "data"
+    with SimulatorCluster(seed=9, scale="tiny", ports=ports) as sims, serve_in_thread(create_webhook_app()) as hook:
+        env = {**sims.env(), "STOREFLOW_DATA_DIR": str(data), "STOREFLOW_RETRY_DELAY_SECONDS": "1",
+               "STOREFLOW_POS_URL": f"http://127.0.0.1:{_closed_port()}",
+               "AIRFLOW_CONN_STOREFLOW_ALERTS": json.dumps(
+                   {"conn_type": "http", "password": f"{hook.url}/hooks/T000/B000/secret"})}
+        failed = _dags_test(airflow_home, env, "sync_catalog")
+        assert failed.returncode != 0
+        payloads = requests.get(f"{hook.url}/api/payloads", timeout=5).json()
+    assert len(payloads) == 1, [p["body"]["text"][:200] for p in payloads]
+    assert "storeflow_pos" in payloads[0]["body"]["text"]
+    engine = connect_warehouse(f"sqlite:///{data / 'warehouse.db'}")
+    with engine.connect() as conn:
+        incidents = conn.execute(select(alert_incidents.c.incident_key, alert_incidents.c.occurrences)).all()
+    assert [i.incident_key for i in incidents] == ["sync_catalog.connection.storeflow_pos"]
+    assert incidents[0].occurrences == 3  # the three POS extracts joined the same incident

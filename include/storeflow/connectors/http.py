@@ -49,6 +49,7 @@ class ApiError(Exception):
         self.status = status
         self.body = body
         self.retryable = retryable
+        self.conn_id: str | None = None  # set by the client that raised it
 
 
 class FatalApiError(ApiError):
@@ -236,10 +237,16 @@ class JsonApiClient:
         try:
             return retrying(self._send_once, method, path, expect_json, kwargs)
         except RetryableError as exc:
-            raise ApiError(
+            error = ApiError(
                 f"{self.describe()}: {method} {path} failed after {self.max_attempts} attempts: {exc}",
                 status=exc.status, body=exc.body, retryable=True,
-            ) from exc
+            )
+            error.conn_id = self.conn_id
+            raise error from exc
+        except ApiError as exc:
+            # which connection failed: one outage of one connection is one incident, whatever tasks hit it
+            exc.conn_id = getattr(exc, "conn_id", None) or self.conn_id
+            raise
 
     def _send_once(self, method: str, path: str, expect_json: bool, kwargs: dict[str, Any]) -> requests.Response:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
