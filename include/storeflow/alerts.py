@@ -164,3 +164,31 @@ def resolve_alert(engine: Engine, key: str, channels: list[Channel], now: dateti
     _deliver(channels, recovered, recovery=True)
     log.info("incident %s resolved", key)
     return True
+
+
+def quarantine_alert(engine: Engine, *, stream: str, quarantined: int, by_reason: dict[str, int], run_id: str,
+                     channels: list[Channel], link: str | None = None) -> bool:
+    """Tell the team when a run quarantined records, once per stream until its quarantine is empty again.
+
+    A run below the bad-row threshold succeeds; this is how the rows it left out still reach a person. The
+    incident ``quarantine.<stream>`` opens with the first quarantined record, counts later runs, and resolves
+    (one recovery message) when a run finds nothing open left for the stream. True if a message was sent.
+    """
+    from sqlalchemy import func
+
+    from storeflow.warehouse.schema import quarantine
+
+    key = f"quarantine.{stream}"
+    if quarantined:
+        reasons = ", ".join(f"{rule}={n}" for rule, n in sorted(by_reason.items(), key=lambda kv: -kv[1])) or "-"
+        return raise_alert(engine, Alert(
+            key=key, kind="quarantine", title=f"storeflow quarantined {quarantined} {stream} record(s)",
+            lines={"Stream": stream, "Run": run_id, "By reason": reasons,
+                   "Where": "table quarantine / the storeflow Quarantine page (source ids and reasons)"},
+            link=link), channels)
+    with engine.connect() as conn:
+        still_open = conn.execute(select(func.count()).select_from(quarantine).where(
+            quarantine.c.stream == stream, quarantine.c.resolved_at.is_(None))).scalar_one()
+    if still_open:
+        return False
+    return resolve_alert(engine, key, channels, note="nothing of this stream is left in quarantine")

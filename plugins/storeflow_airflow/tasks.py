@@ -110,8 +110,26 @@ def extract_stream(stream: str, full: bool = False) -> dict[str, Any]:
         run_id=meta["run_id"], logical_date=meta["logical_date"], full=full,
         dag_id=meta["dag_id"], task_id=meta["task_id"],
     )
-    announce(_run_story(engine, meta, stream))
+    story = _run_story(engine, meta, stream)
+    announce(story)
+    _quarantine_alert(engine, stream, out, meta, story)
     return out
+
+
+def _quarantine_alert(engine: Any, stream: str, out: dict[str, Any], meta: dict[str, Any], story: Any) -> None:
+    """A run that quarantined records succeeds below the threshold; the records still reach a person."""
+    from storeflow.alerts import quarantine_alert
+    from storeflow_airflow.notifiers import alert_channels
+
+    if out.get("quarantined"):
+        log.warning("%s: %s record(s) quarantined and left for review: %s", stream, out["quarantined"],
+                    out.get("quarantined_by_reason"))
+    try:
+        quarantine_alert(engine, stream=stream, quarantined=int(out.get("quarantined") or 0),
+                         by_reason=out.get("quarantined_by_reason") or {}, run_id=str(meta["run_id"]),
+                         channels=alert_channels(), link=ui_url("/quarantine", stream=stream))
+    except Exception as err:  # alerting must never fail a load that succeeded
+        log.error("could not record/send the quarantine alert for %s: %s", stream, err)
 
 
 def check_freshness() -> dict[str, Any]:
