@@ -17,6 +17,7 @@ STORY = [
     "1. Simulators", "3. extract_all", "4. A day in the shop", "5. The syncs carry every change across",
     "6. Data quality", "golden customers", "Data Docs (customers)", "7. score_customers", "customers scored",
     "8. Campaigns", "held by quiet hours", "SMTP sink received", "9. Operations", "Demo finished.",
+    "alerting: Slack incoming webhook", "dispatcher clock moved hour by hour", "one-click POST",
 ]
 
 
@@ -40,6 +41,13 @@ def test_demo_tells_the_story_and_logs_no_personal_data(tmp_path):
         assert line in result.stdout, f"demo output lacks {line!r}:\n{result.stdout[-3000:]}"
     assert "price / stock" in result.stdout and "email now 'the new address'" in result.stdout
     assert "'bgnbd':" in result.stdout, "scoring did not fit the model"
+    # at any hour of the day the demo sends both kinds of message and shows an unsubscribe coming back
+    import re
+
+    day = re.search(r"over the day: (\d+) emails and (\d+) texts sent", result.stdout)
+    assert day and int(day.group(1)) > 0 and int(day.group(2)) > 0, result.stdout[-3000:]
+    assert re.search(r"one-click POST to \S+ → HTTP 200", result.stdout)
+    assert re.search(r"consent of \S+ for email/\w+: unsubscribed \(one-click unsubscribe\)", result.stdout)
 
     world = generate_world(42, "tiny")
     people = [*world.pos_customers, *world.store_customers]
