@@ -98,16 +98,19 @@ def _pick_people(engine, pos, store, n: int = 2, observable: bool = True):
         rows = conn.execute(select(ci.c.source_system, ci.c.source_id, ci.c.email_norm, ci.c.phone_e164,
                                    ci.c.given_name, ci.c.family_name, ci.c.raw)).all()
         product_text = " ".join(r[0] or "" for r in conn.execute(select(S.products.c.name)))
+        buyers = set(conn.execute(select(S.orders.c.email_norm)).scalars()) | set(conn.execute(
+            select(ci.c.email_norm).join(S.orders, S.orders.c.customer_id == ci.c.customer_id)).scalars())
     by_email = defaultdict(list)
     family_owners = defaultdict(set)
     for r in rows:
         by_email[r.email_norm].append(r)
-        if r.family_name:
-            family_owners[r.family_name.lower()].add(r.email_norm)
+        for name in (r.family_name, r.given_name):  # swapped names are seeded dirt: a surname can be a given name
+            if name:
+                family_owners[name.lower()].add(r.email_norm)
     people = []
     for email, idents in sorted(by_email.items(), key=lambda kv: kv[0] or ""):
         systems = {i.source_system: i for i in idents}
-        if not email or set(systems) != {"pos", "store"} or len(idents) != 2:
+        if not email or set(systems) != {"pos", "store"} or len(idents) != 2 or email not in buyers:
             continue
         p, s = systems["pos"], systems["store"]
         if not p.phone_e164 or not p.family_name or not p.given_name:
