@@ -32,6 +32,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "scoring": ["--customers", "100000"],
     "sync_catalog": ["--skus", "20000"],
     "campaigns": ["--customers", "100000"],
+    "soak": ["--cycles", "24", "--quiet"],
 }
 #: Arguments with ``--full`` (the figures quoted in reports); not listed = the benchmark's own defaults.
 FULL_ARGS: dict[str, list[str]] = {

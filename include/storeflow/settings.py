@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     )
     scores_keep_versions: int = Field(3, ge=1, description="Published score versions kept in the warehouse.")
     scoring_partitions: int = Field(4, ge=1, le=256, description="Customer-hash partitions scored in parallel.")
+    boosted_min_customers: int = Field(
+        2000, ge=0, description="Customers the backtest needs before the boosted model may replace BG/NBD "
+        "(smaller backtests are too noisy to trust); 0 disables the boosted model's data gate."
+    )
+    boosted_enabled: bool = Field(True, description="Try the boosted buy-again model (it serves only where "
+                                  "its backtest beats BG/NBD).")
 
     # --- campaigns -----------------------------------------------------------------------------
     global_holdout_share: float = Field(0.05, ge=0, le=1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, roots_jacobi
 
@@ -37,16 +38,25 @@ _LOG_BOUND = 20.0  # search space of the log-parameters (internal time/money sca
 _LOG_DEGENERATE = 15.0  # a fitted |log parameter| beyond this (e^15 ~ 3e6) is a runaway, not an estimate
 
 
+_PILOT_ROWS = 20_000  # above this many (distinct) rows, fits start from a fit on a random subsample
+
+
+def _pilot_counts(counts: np.ndarray, share: float) -> np.ndarray:
+    """Binomial thinning of row weights (a random share of the customers; fixed seed: reproducible)."""
+    rng = np.random.default_rng(20260601)
+    return rng.binomial(np.round(counts).astype(np.int64), min(share, 1.0)).astype(float)
+
+
 class ConvergenceError(RuntimeError):
     """The optimiser did not reach a (finite, interior) maximum of the likelihood."""
 
 
 def compress_rows(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
-    """Unique rows of the given equal-length columns.
+    """Distinct rows of the given equal-length columns (in no particular order).
 
     Returns ``(unique_columns, weights, inverse)`` so that ``unique_columns[k][inverse]`` restores the
     input. Integer-valued inputs (the usual case: whole days) are packed into one int64 key, which is
-    much faster than ``np.unique(axis=0)``.
+    much faster than ``np.unique(axis=0)``, and found by hashing (``pandas.factorize``) instead of sorting.
     """
     cols = [np.asarray(c, dtype=float) for c in columns]
     n = len(cols[0])
@@ -59,9 +69,12 @@ def compress_rows(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndar
             key = np.zeros(n, dtype=np.int64)
             for c, span in zip(cols, spans, strict=True):
                 key = key * span + c.astype(np.int64)
-            uniq, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True,
-                                                     return_counts=True)
-            return tuple(c[first] for c in cols), counts.astype(float), inverse.ravel()
+            # hash-based (no sort): the order of the distinct rows is the order of first appearance
+            inverse, uniq = pd.factorize(key, sort=False)
+            first = np.empty(uniq.size, dtype=np.intp)
+            first[inverse] = np.arange(n)  # any occurrence will do: the rows are identical
+            counts = np.bincount(inverse, minlength=uniq.size)
+            return tuple(c[first] for c in cols), counts.astype(float), inverse.astype(np.intp, copy=False)
     stacked = np.column_stack(cols)
     uniq, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
     return tuple(uniq[:, k] for k in range(len(cols))), counts.astype(float), inverse.ravel()
@@ -72,14 +85,58 @@ def _as_arrays(*values) -> list[np.ndarray]:
     return list(np.broadcast_arrays(*arrays))
 
 
-def _optimise(fun, x0: np.ndarray, what: str, names: tuple[str, ...]) -> np.ndarray:
+def _hessian(fun, x0: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """Hessian by central differences of the analytic gradient (2·k gradient evaluations)."""
+    k = x0.size
+    H = np.empty((k, k))
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = h
+        H[:, i] = (fun(x0 + e)[1] - fun(x0 - e)[1]) / (2 * h)
+    return 0.5 * (H + H.T)
+
+
+def _optimise(fun, x0: np.ndarray, what: str, names: tuple[str, ...], pilot=None) -> np.ndarray:
+    """Minimise ``fun`` (value, gradient) over log-parameters.
+
+    With ``pilot`` (the same objective on a random subsample of the data) the pilot is minimised first
+    and the full problem is solved in coordinates where the pilot's Hessian at its optimum is the
+    identity: a few full-data evaluations instead of a dozen or more.
+    """
+    if pilot is not None:
+        try:
+            x0 = _optimise(pilot, x0, f"{what} pilot", names)
+            C = np.linalg.cholesky(_hessian(pilot, x0))
+        except (ConvergenceError, np.linalg.LinAlgError):
+            pass
+        else:
+            M = np.linalg.inv(C).T  # lp = x0 + M y  =>  Hessian in y is about the identity
+            base = x0
+
+            def in_y(y):
+                val, g = fun(base + M @ y)
+                return val, M.T @ g
+
+            yres = minimize(in_y, np.zeros(x0.size), jac=True, method="L-BFGS-B",
+                            options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-9, "maxcor": 20})
+            lp = base + M @ yres.x
+            if np.all(np.abs(lp) < _LOG_BOUND) and np.all(np.isfinite(lp)):
+                _, grad = fun(lp)
+                if yres.success or np.max(np.abs(grad)) <= 1e-5:
+                    return _check(lp, yres.fun, grad, yres.success, yres.message, what, names)
+            x0 = np.clip(lp, -_LOG_BOUND, _LOG_BOUND) if np.all(np.isfinite(lp)) else x0
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
     res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                    options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-8, "maxcor": 20})
     _, grad = fun(res.x)
-    at_bound = np.abs(res.x) >= _LOG_DEGENERATE
-    if not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun):
-        raise ConvergenceError(f"{what}: non-finite likelihood ({res.message})")
+    return _check(res.x, res.fun, grad, res.success, res.message, what, names)
+
+
+def _check(x, fval, grad, success, message, what, names) -> np.ndarray:
+    """Raise :class:`ConvergenceError` unless ``x`` is a finite interior optimum; return ``x``."""
+    at_bound = np.abs(x) >= _LOG_DEGENERATE
+    if not np.all(np.isfinite(x)) or not np.isfinite(fval):
+        raise ConvergenceError(f"{what}: non-finite likelihood ({message})")
     if np.any(at_bound):
         bad = [n for n, b in zip(names, at_bound, strict=True) if b]
         raise ConvergenceError(
@@ -87,9 +144,9 @@ def _optimise(fun, x0: np.ndarray, what: str, names: tuple[str, ...]) -> np.ndar
             " add an L2 penalty or more data"
         )
     # L-BFGS-B sometimes stops with 'ABNORMAL' at machine precision although the gradient is ~0.
-    if not res.success and np.max(np.abs(grad)) > 1e-5:
-        raise ConvergenceError(f"{what} did not converge: {res.message} (|grad|={np.max(np.abs(grad)):.2e})")
-    return res.x
+    if not success and np.max(np.abs(grad)) > 1e-5:
+        raise ConvergenceError(f"{what} did not converge: {message} (|grad|={np.max(np.abs(grad)):.2e})")
+    return x
 
 
 # --- BG/NBD ------------------------------------------------------------------------------------
@@ -205,36 +262,62 @@ class BGNBDModel:
         return expit(-self._log_odds_dead(x, tx, T))
 
     def expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
-        """E[number of purchases in (T, T+t] | x, t_x, T] (closed form with 2F1).
+        """E[number of purchases in (T, T+t] | x, t_x, T] = p_alive(x, t_x, T) · E[purchases | alive, x, T].
 
-        At a = 1 the closed form has a removable singularity: there it is the mean of the closed form at
-        a ± 1e-4 (error O(1e-8)). Where 2F1 is not finite, a Gauss-Jacobi quadrature is used.
+        The second factor (closed form with 2F1, see :meth:`expected_given_alive`) does not depend on t_x,
+        so the hypergeometric function is evaluated once per distinct (t, x, T), not per customer.
         """
         t, x, tx, T = _as_arrays(t, frequency, recency, T)
         shape = x.shape
         t, x, tx, T = (np.atleast_1d(v).astype(float).ravel() for v in (t, x, tx, T))
-        if abs(self.a - 1.0) < 1e-4:
-            lo = self._expected_closed(t, x, tx, T, self.a - 1e-4)
-            hi = self._expected_closed(t, x, tx, T, self.a + 1e-4)
-            res = 0.5 * (lo + hi)
-        else:
-            res = self._expected_closed(t, x, tx, T, self.a)
-        bad = (t > 0) & (~np.isfinite(res) | (res < 0))
-        if np.any(bad):
-            p_al = self.p_alive(x[bad], tx[bad], T[bad])
-            res[bad] = self._expected_purchases_quadrature(t[bad], x[bad], T[bad]) * p_al
-        res = np.where(t > 0, res, 0.0)
+        (ut, ux, uT), _, inv = compress_rows(t, x, T)
+        given = self.expected_given_alive(ut, ux, uT)[inv]
+        res = np.where(t > 0, given * self.p_alive(x, tx, T), 0.0)
         return res.reshape(shape)
 
-    def _expected_closed(self, t, x, tx, T, a) -> np.ndarray:
+    def expected_given_alive(self, t, frequency, T) -> np.ndarray:
+        """E[purchases in (T, T+t] | alive at T, x, T] (no t_x: it only enters through p_alive).
+
+        Closed form (a-1)^-1 (a+b+x-1) [1 - ((α+T)/(α+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(α+T+t))].
+        At a = 1 the closed form has a removable singularity: there it is the mean of the closed form at
+        a ± 1e-4 (error O(1e-8)). Where 2F1 is not finite, a Gauss-Jacobi quadrature is used.
+        Broadcasts; pass distinct rows (see :func:`compress_rows`) for speed.
+        """
+        t, x, T = _as_arrays(t, frequency, T)
+        shape = x.shape
+        t, x, T = (np.atleast_1d(v).astype(float).ravel() for v in (t, x, T))
+        if abs(self.a - 1.0) < 1e-4:
+            res = 0.5 * (self._given_alive_closed(t, x, T, self.a - 1e-4)
+                         + self._given_alive_closed(t, x, T, self.a + 1e-4))
+        else:
+            res = self._given_alive_closed(t, x, T, self.a)
+        bad = (t > 0) & (~np.isfinite(res) | (res < 0))
+        if np.any(bad):
+            res[bad] = self._expected_purchases_quadrature(t[bad], x[bad], T[bad])
+        return np.where(t > 0, res, 0.0).reshape(shape)
+
+    def _given_alive_closed(self, t, x, T, a) -> np.ndarray:
         r, alpha, b = self.r, self.alpha, self.b
         z = t / (alpha + T + t)
-        p_alive = BGNBDModel(r=r, alpha=alpha, a=a, b=b, log_likelihood=0.0).p_alive(x, tx, T)
         with np.errstate(all="ignore"):
             f = hyp2f1(r + x, b + x, a + b + x - 1.0, z)
             ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
-            core = (a + b + x - 1.0) / (a - 1.0) * (1.0 - ratio * f)
-            return core * p_alive
+            return (a + b + x - 1.0) / (a - 1.0) * (1.0 - ratio * f)
+
+    def expected_purchases_table(self, ts, frequency, recency, T) -> tuple[np.ndarray, np.ndarray]:
+        """Expected purchases for several horizons at once on distinct histories.
+
+        Returns ``(table, inverse)``: ``table[k, j]`` is E[purchases in ``ts[j]``] of the k-th distinct
+        (x, t_x, T) row and ``table[inverse]`` the per-customer matrix. 2F1 is evaluated once per distinct
+        (x, T) and horizon; p_alive once per distinct (x, t_x, T).
+        """
+        x, tx, T = (np.asarray(v, dtype=float).ravel() for v in _as_arrays(frequency, recency, T))
+        ts = np.asarray(ts, dtype=float).ravel()
+        (ux, utx, uT), _, inv = compress_rows(x, tx, T)
+        (vx, vT), _, inv2 = compress_rows(ux, uT)
+        given = self.expected_given_alive(ts[None, :], vx[:, None], vT[:, None])
+        table = given[inv2] * self.p_alive(ux, utx, uT)[:, None]
+        return table, inv
 
     def _expected_purchases_quadrature(self, t, x, T, nodes: int = 200) -> np.ndarray:
         """E[purchases in t | alive] by Gauss-Jacobi quadrature over p ~ Beta(a, b + x).
@@ -304,12 +387,21 @@ def fit_bgnbd(frequency, recency, T, *, weights=None, penalizer: float = 0.0,
     sx, stx, sT = ux, utx * scale, uT * scale
     x0 = np.log([initial[k] * (scale if k == "alpha" else 1.0) for k in ("r", "alpha", "a", "b")]) \
         if initial else np.zeros(4)
+    pilot_fun = None
+    if not initial and sx.size > _PILOT_ROWS:  # start from a fit on a random share of the customers
+        keep = _pilot_counts(counts, _PILOT_ROWS / sx.size)
+        pick = keep > 0
+        if np.any(pick & (sx > 0)):
+            pilot = _BGNBDData.build(sx[pick], stx[pick], sT[pick], keep[pick])
+            pilot_fun = lambda lp: _bgnbd_core(lp, pilot, penalizer)  # noqa: E731
     data = _BGNBDData.build(sx, stx, sT, counts)
     fun = lambda lp: _bgnbd_core(lp, data, penalizer)  # noqa: E731
-    best = _optimise(fun, x0, "BG/NBD", ("r", "alpha", "a", "b"))
+    best = _optimise(fun, x0, "BG/NBD", ("r", "alpha", "a", "b"), pilot=pilot_fun)
     r, alpha, a, b = np.exp(best)
     alpha /= scale
-    ll = -_bgnbd_nll(np.log([r, alpha, a, b]), ux, utx, uT, counts, 0.0)[0] * counts.sum()
+    # log-likelihood in the caller's time unit: rescaling time by s multiplies each row's likelihood by
+    # s^-x, so ll(unit) = ll(internal) + log(s)·Σ w·x
+    ll = -_bgnbd_core(best, data, 0.0)[0] * data.W + np.log(scale) * float(counts @ ux)
     return BGNBDModel(r=float(r), alpha=float(alpha), a=float(a), b=float(b), log_likelihood=float(ll),
                       n=int(counts.sum()), extra={"unique_rows": int(ux.size)})
 
@@ -390,9 +482,16 @@ def fit_gamma_gamma(frequency, monetary_value, *, weights=None, penalizer: float
     # evaluated once per distinct x instead (see _gg_nll)
     scale = 1.0 / float(np.median(m))
     sm = m * scale
+    pilot_fun = None
+    if x.size > _PILOT_ROWS:  # start from a fit on a random share of the rows
+        keep = _pilot_counts(w, _PILOT_ROWS / x.size)
+        pick = keep > 0
+        px, pm, pw = x[pick], sm[pick], keep[pick]
+        pxs = np.unique(px, return_inverse=True)
+        pilot_fun = lambda lp: _gg_nll(lp, px, pm, pw, penalizer, pxs)  # noqa: E731
     xs = np.unique(x, return_inverse=True)
     fun = lambda lp: _gg_nll(lp, x, sm, w, penalizer, xs)  # noqa: E731
-    best = _optimise(fun, np.zeros(3), "Gamma-Gamma", ("p", "q", "v"))
+    best = _optimise(fun, np.zeros(3), "Gamma-Gamma", ("p", "q", "v"), pilot=pilot_fun)
     p, q, v = np.exp(best)
     if q_constraint and q <= 1.0:
         raise ConvergenceError(f"Gamma-Gamma: q={q:.3f} <= 1 gives an infinite mean spend")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 METHOD_MODEL = "bgnbd"
+METHOD_BOOSTED = "boosted"  # chosen after the gate, only where the backtest shows it beats BG/NBD
 METHOD_HEURISTIC = "heuristic"
 
 

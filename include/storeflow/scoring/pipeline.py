@@ -1,10 +1,13 @@
 """Scoring pipeline entry points for the ``score_customers`` DAG (no Airflow imports here).
 
 1. :func:`fit_models` (once): read the warehouse, apply the minimum-data gate, fit BG/NBD + Gamma-Gamma,
-   backtest and calibrate churn, compute the population-level pieces every partition needs (RFM quintile
-   cut points, send-time prior, SKU repeat intervals), store them in ``model_runs``.
+   backtest and calibrate churn, backtest BG/NBD, the boosted model and the recency-only rule side by
+   side (``metrics["comparison"]``) and train the boosted model when it beats BG/NBD on that backtest
+   (and the backtest has ``boosted_min_customers``; its pickle goes to ``model_runs.artifact``), compute
+   the population-level pieces every partition needs (RFM quintile cut points, send-time prior, SKU repeat
+   intervals), store them in ``model_runs``.
 2. :func:`score_partition` (mapped over ``n_partitions``): score the customers whose stable hash falls in
-   the partition, write ``customer_scores`` / ``replenishment_predictions`` rows under the model version
+   the partition (each row's ``method`` / ``method_reason`` say which model served it and why), write ``customer_scores`` / ``replenishment_predictions`` rows under the model version
    (not visible to readers yet) and record the partition in ``score_partitions``.
 3. :func:`publish_scores`: check every partition is there, then flip ``score_versions.is_current`` in one
    transaction (readers see the old or the new version, never a mix); prune old versions.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pickle
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -32,7 +36,7 @@ from storeflow.scoring.backtest import run_backtest
 from storeflow.scoring.btyd import BGNBDModel, ConvergenceError, GammaGammaModel, fit_bgnbd, fit_gamma_gamma
 from storeflow.scoring.channel import preferred_channels
 from storeflow.scoring.churn import IsotonicCalibrator
-from storeflow.scoring.gate import METHOD_HEURISTIC, METHOD_MODEL, decide
+from storeflow.scoring.gate import METHOD_BOOSTED, METHOD_HEURISTIC, METHOD_MODEL, decide
 from storeflow.scoring.hashing import partition_of
 from storeflow.scoring.predict import heuristic_predictions, model_predictions, population_gap_days
 from storeflow.scoring.replenishment import population_intervals, predict_replenishment, sku_intervals
@@ -258,6 +262,10 @@ def fit_models(engine: Engine, as_of: datetime, *, settings: Settings | None = N
         bt = run_backtest(orders, as_of, holdout, penalizer=settings.btyd_penalizer)
         metrics = {**bt.metrics, "reliability": bt.reliability}
         params["churn_calibration"] = bt.calibrator.to_dict()
+    artifact: bytes | None = None
+    if method == METHOD_MODEL:
+        method, model_reason, artifact = _choose_model(orders, lines, as_of, settings, params, metrics)
+        params["model_reason"] = model_reason[:255]
     params["pop_gap_days"] = population_gap_days(summary) if len(summary) else 365.0
     if len(summary):
         params["rfm_thresholds"] = {
@@ -281,10 +289,51 @@ def fit_models(engine: Engine, as_of: datetime, *, settings: Settings | None = N
         upsert(conn, schema.model_runs, [{
             "model_version": version, "as_of": as_of, "method": method, "gate_reason": reason,
             "params": params, "metrics": metrics, "n_customers": len(ids), "status": "fitted",
-            "created_at": now, "published_at": None,
-        }], update=["method", "gate_reason", "params", "metrics", "n_customers"])
+            "created_at": now, "published_at": None, "artifact": artifact,
+        }], update=["method", "gate_reason", "params", "metrics", "n_customers", "artifact"])
     log.info("scoring model %s: method=%s (%s), %d customers", version, method, reason, len(ids))
     return ModelRun(version, as_of, method, reason, len(ids), len(summary), metrics)
+
+
+def _choose_model(orders: pd.DataFrame, lines: pd.DataFrame, as_of: datetime, settings: Settings,
+                  params: dict, metrics: dict) -> tuple[str, str, bytes | None]:
+    """Backtest BG/NBD, the boosted model and the recency rule side by side (``metrics["comparison"]``);
+    train the boosted model on the latest origins when it won. Returns ``(method, reason, artifact)``."""
+    if not settings.boosted_enabled:
+        return METHOD_MODEL, "BG/NBD (boosted model disabled in settings)", None
+    from storeflow.scoring.boosted import fit_boosted, training_frame
+    from storeflow.scoring.compare import MODEL_BOOSTED, compare_models
+
+    horizon = int(settings.churn_horizon_days)
+    try:
+        comp = compare_models(orders, lines, as_of, horizon, penalizer=settings.btyd_penalizer)
+    except (ImportError, ValueError, ConvergenceError) as exc:  # e.g. scikit-learn missing, odd data
+        return METHOD_MODEL, f"BG/NBD (model comparison failed: {exc})", None
+    metrics["comparison"] = comp.to_dict()
+    n = int(comp.info.get("customers", 0))
+    if comp.winner != MODEL_BOOSTED:
+        return METHOD_MODEL, f"BG/NBD: {comp.reason}", None
+    if n < settings.boosted_min_customers:
+        return METHOD_MODEL, (f"BG/NBD: backtest of {n} customers < {settings.boosted_min_customers} is too "
+                              f"small to trust ({comp.reason})"), None
+    train = training_frame(orders, lines, as_of, horizon, penalizer=settings.btyd_penalizer)
+    try:
+        model = fit_boosted(train, horizon)
+    except ValueError as exc:
+        return METHOD_MODEL, f"BG/NBD (boosted model could not be trained: {exc})", None
+    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    params["boosted"] = {"sha256": hashlib.sha256(blob).hexdigest(), "horizon_days": horizon, **model.info}
+    return METHOD_BOOSTED, comp.reason, blob
+
+
+def _load_boosted(run: dict):
+    """The run's boosted model, after checking its digest (None when the run has none)."""
+    blob, meta = run.get("artifact"), (run.get("params") or {}).get("boosted")
+    if not blob or not meta:
+        return None
+    if hashlib.sha256(blob).hexdigest() != meta.get("sha256"):
+        raise RuntimeError(f"model artifact of {run['model_version']} does not match its digest")
+    return pickle.loads(blob)  # noqa: S301 - our own artifact, digest checked against model_runs.params
 
 
 def _model_run(conn: Connection, model_version: str) -> dict:
@@ -296,6 +345,44 @@ def _model_run(conn: Connection, model_version: str) -> dict:
 
 
 # --- score -------------------------------------------------------------------------------------
+def _apply_boosted(run: dict, buyers: pd.DataFrame, orders: pd.DataFrame, lines: pd.DataFrame,
+                   as_of: datetime, pred: pd.DataFrame) -> None:
+    """Overwrite BG/NBD's horizon predictions with the boosted model's where it applies (in place).
+
+    The boosted model predicts the churn horizon: churn = 1 - P(buy in the horizon), expected orders in the
+    horizon; the 30/365-day orders and the CLV are BG/NBD's scaled by the same correction (boosted /
+    BG/NBD expected orders in the horizon, clipped to [0.1, 10]). Customers whose first order is on the
+    as-of day (T = 0) were never in the training data and keep BG/NBD.
+    """
+    from storeflow.scoring.features import customer_features
+
+    model = _load_boosted(run)
+    if model is None or not len(buyers):
+        return
+    feats = customer_features(orders, as_of, model.horizon_days, lines=lines)
+    feats = feats.reindex(buyers["customer_id"].to_numpy())
+    ok = (feats["T"] > 0).to_numpy()
+    if not ok.any():
+        return
+    out = model.predict(feats[ok])
+    rows = np.flatnonzero(ok)
+    horizon_col = f"expected_orders_{model.horizon_days}"
+    base = pred[horizon_col].to_numpy()[rows] if horizon_col in pred else \
+        pred["expected_orders_90"].to_numpy()[rows] * model.horizon_days / 90.0
+    expected = out["expected"].to_numpy()
+    ratio = np.clip(np.where(base > 1e-9, expected / np.maximum(base, 1e-9), 1.0), 0.1, 10.0)
+    idx = pred.index[rows]
+    for col in ("expected_orders_30", "expected_orders_90", "expected_orders_365", "clv_365"):
+        pred.loc[idx, col] = pred.loc[idx, col].to_numpy() * ratio
+    if horizon_col in pred:
+        pred.loc[idx, horizon_col] = expected
+    pred.loc[idx, "churn_probability"] = 1.0 - out["p_buy"].to_numpy()
+    pred.loc[idx, "method"] = METHOD_BOOSTED
+    pred.loc[idx, "method_reason"] = str(run.get("params", {}).get("model_reason") or "boosted")[:255]
+    pred.loc[pred.index[~ok], "method_reason"] = "BG/NBD: first order on the as-of day (not in the boosted " \
+        "model's training data)"
+
+
 def _int_or_none(v) -> int | None:
     return None if v is None or (isinstance(v, float) and not np.isfinite(v)) or pd.isna(v) else int(round(v))
 
@@ -319,11 +406,16 @@ def score_customers_frame(run: dict, orders: pd.DataFrame, lines: pd.DataFrame, 
     summary = customer_summary(orders, as_of).set_index("customer_id")
     summary = summary.reindex(idx.intersection(summary.index))
     buyers = summary.reset_index()
-    if method == METHOD_MODEL and len(buyers):
+    reason = run.get("gate_reason") or ""
+    if method in (METHOD_MODEL, METHOD_BOOSTED) and len(buyers):
         bg = BGNBDModel.from_params(params["bgnbd"])
         gg = GammaGammaModel.from_params(params["gamma_gamma"]) if "gamma_gamma" in params else None
         pred = model_predictions(buyers, bg, gg, IsotonicCalibrator.from_dict(params.get("churn_calibration")),
                                  annual_rate=rate, horizon_days=horizon)
+        pred["method"] = METHOD_MODEL
+        pred["method_reason"] = params.get("model_reason") or "BG/NBD"
+        if method == METHOD_BOOSTED:
+            _apply_boosted(run, buyers, orders, lines, as_of, pred)
     else:
         pred = heuristic_predictions(buyers, pop_gap_days=float(params.get("pop_gap_days", 365.0)),
                                      annual_rate=rate, horizon_days=horizon)
@@ -333,6 +425,9 @@ def score_customers_frame(run: dict, orders: pd.DataFrame, lines: pd.DataFrame, 
         buyers["f_score"] = rfm.score_with_thresholds(buyers["n_orders"], th["f"])
         buyers["m_score"] = rfm.score_with_thresholds(buyers["total_minor"], th["m"])
         buyers["rfm_segment"] = rfm.segment(buyers["r_score"], buyers["f_score"])
+    if "method" not in pred:
+        pred["method"] = METHOD_HEURISTIC
+        pred["method_reason"] = f"below the data gate: {reason}" if reason else "heuristic"
     scores = pd.concat([buyers.reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
     scores = pd.DataFrame({"customer_id": idx}).merge(scores, on="customer_id", how="left")
 
@@ -373,7 +468,10 @@ def _score_rows(scores: pd.DataFrame, run: dict, partition: int, now: datetime) 
         rows.append({
             "as_of": run["as_of"], "model_version": run["model_version"], "customer_id": rec["customer_id"],
             # customers without orders get no model prediction, only channel/send-time heuristics
-            "method": run["method"] if has_orders else METHOD_HEURISTIC, "partition": partition,
+            "method": rec["method"] if has_orders else METHOD_HEURISTIC,
+            "method_reason": (str(rec.get("method_reason"))[:255] if has_orders
+                              else "no orders: channel and send-time heuristics only"),
+            "partition": partition,
             "first_order_at": rec["first_at"].to_pydatetime() if has_orders else None,
             "last_order_at": rec["last_at"].to_pydatetime() if has_orders else None,
             "n_orders": int(rec["n_orders"]) if has_orders else 0,
@@ -578,11 +676,12 @@ def write_report(engine: Engine, model_version: str, landing: Landing) -> str:
     with engine.connect() as conn:
         run = _model_run(conn, model_version)
         scores = pd.DataFrame(conn.execute(
-            select(cs.c.customer_id, cs.c.method, cs.c.rfm_segment, cs.c.clv_365_minor, cs.c.p_alive,
-                   cs.c.recency_days, cs.c.n_orders, cs.c.churn_probability, cs.c.expected_orders_90)
+            select(cs.c.customer_id, cs.c.method, cs.c.method_reason, cs.c.rfm_segment, cs.c.clv_365_minor,
+                   cs.c.p_alive, cs.c.recency_days, cs.c.n_orders, cs.c.churn_probability,
+                   cs.c.expected_orders_90)
             .where(cs.c.model_version == model_version)).tuples().all(),
-            columns=["customer_id", "method", "rfm_segment", "clv_365_minor", "p_alive", "recency_days",
-                     "n_orders", "churn_probability", "expected_orders_90"])
+            columns=["customer_id", "method", "method_reason", "rfm_segment", "clv_365_minor", "p_alive",
+                     "recency_days", "n_orders", "churn_probability", "expected_orders_90"])
     html = render_report(run, scores)
     uri = landing.put_bytes(f"reports/scoring/{model_version}/index.html", html.encode(), "text/html")
     log.info("scoring report: %s", uri)

@@ -33,38 +33,55 @@ def monthly_rate(annual_rate: float) -> float:
     return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
 
 
+def clv_weights(annual_rate: float, months: int = 12, month_days: float = 365.0 / 12.0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``(horizons, weights)`` so that discounted CLV = spend · Σ_j weights[j] · E[Y(horizons[j])].
+
+    Σ_k (E[Y(k·m)] - E[Y((k-1)·m)]) / (1+d)^k telescopes into Σ_k E[Y(k·m)] · (δ_k - δ_{k+1}) with
+    δ_k = (1+d)^-k and δ_{months+1} = 0.
+    """
+    d = monthly_rate(annual_rate)
+    k = np.arange(1, months + 1)
+    delta = (1.0 + d) ** -k.astype(float)
+    return k * month_days, delta - np.r_[delta[1:], 0.0]
+
+
 def discounted_clv(bg: BGNBDModel, x, tx, T, spend, annual_rate: float, months: int = 12,
                    month_days: float = 365.0 / 12.0) -> np.ndarray:
-    """Σ_k spend · (E[Y(k·month)] - E[Y((k-1)·month)]) / (1 + monthly rate)^k (time unit = days)."""
-    (ux, utx, uT), _, inv = compress_rows(x, tx, T)
-    d = monthly_rate(annual_rate)
-    value = np.zeros(ux.size)
-    prev = np.zeros(ux.size)
-    for k in range(1, months + 1):
-        cur = bg.expected_purchases(k * month_days, ux, utx, uT)
-        value += (cur - prev) / (1.0 + d) ** k
-        prev = cur
-    return value[inv] * np.asarray(spend, dtype=float)
+    """Σ_k spend · (E[Y(k·month)] - E[Y((k-1)·month)]) / (1 + monthly rate)^k (time unit = days).
+
+    One matrix product over the distinct histories (:meth:`BGNBDModel.expected_purchases_table`).
+    """
+    horizons, weights = clv_weights(annual_rate, months, month_days)
+    table, inv = bg.expected_purchases_table(horizons, x, tx, T)
+    return (table @ weights)[inv] * np.asarray(spend, dtype=float)
 
 
 def model_predictions(summary: pd.DataFrame, bg: BGNBDModel, gg: GammaGammaModel | None,
                       calibrator: IsotonicCalibrator, *, annual_rate: float, horizon_days: float = 90.0
                       ) -> pd.DataFrame:
-    """BG/NBD + Gamma-Gamma predictions aligned with ``summary`` rows."""
+    """BG/NBD + Gamma-Gamma predictions aligned with ``summary`` rows.
+
+    Everything that depends only on (x, t_x, T) is computed once per distinct history (2F1 once per
+    distinct (x, T) and horizon) and scattered back.
+    """
     x = summary["frequency"].to_numpy(dtype=float)
     tx = summary["recency"].to_numpy(dtype=float)
     T = summary["T"].to_numpy(dtype=float)
-    (ux, utx, uT), _, inv = compress_rows(x, tx, T)
+    horizons, weights = clv_weights(annual_rate)
+    fixed = np.array([30.0, 90.0, 365.0])
+    table, inv = bg.expected_purchases_table(np.r_[fixed, horizons], x, tx, T)
+    (ux, utx, uT), _, _ = compress_rows(x, tx, T)
     out = pd.DataFrame(index=summary.index)
     out["p_alive"] = bg.p_alive(ux, utx, uT)[inv]
-    for days in (30, 90, 365):
-        out[f"expected_orders_{days}"] = bg.expected_purchases(days, ux, utx, uT)[inv]
+    for j, days in enumerate((30, 90, 365)):
+        out[f"expected_orders_{days}"] = table[inv, j]
     if gg is not None:
         spend = gg.expected_spend(x, summary["monetary"].to_numpy(dtype=float))
     else:  # no usable spend model: the customer's own AOV
         spend = summary["aov_minor"].to_numpy(dtype=float)
     out["expected_spend"] = spend
-    out["clv_365"] = discounted_clv(bg, x, tx, T, spend, annual_rate)
+    out["clv_365"] = (table[:, fixed.size:] @ weights)[inv] * spend
     raw = bg.prob_no_purchase(horizon_days, ux, utx, uT)[inv]
     out["churn_raw"] = raw
     out["churn_probability"] = calibrator(raw)

@@ -1,4 +1,6 @@
-"""HTML scoring report: segment sizes, CLV distribution, p_alive against recency, backtest calibration."""
+"""HTML scoring report: which model served whom and why, the side-by-side backtest of BG/NBD, the boosted
+model and the recency-only rule (table and lift chart), segment sizes, CLV distribution, p_alive against
+recency, backtest calibration."""
 
 from __future__ import annotations
 
@@ -80,7 +82,69 @@ def _figures(run: dict, scores: pd.DataFrame) -> dict[str, str]:
     ax.set_title("Backtest calibration (churn)")
     out["Backtest calibration"] = _png(fig)
     plt.close(fig)
+
+    comp = metrics.get("comparison") or {}
+    lift = comp.get("lift") or {}
+    if lift:
+        from storeflow.scoring.compare import MODEL_LABELS
+
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="random")
+        for name, pts in lift.items():
+            if pts:
+                ax.plot([0] + [p["share"] for p in pts], [0] + [p["captured"] for p in pts], marker=".",
+                        label=MODEL_LABELS.get(name, name))
+        ax.axvline(0.1, color="#999", lw=0.8, ls=":")
+        ax.set_xlabel("share of customers, ranked by predicted value")
+        ax.set_ylabel("share of holdout revenue captured")
+        ax.set_title("Backtest lift (cumulative gains)")
+        ax.legend(loc="lower right", fontsize=8)
+        out["Lift chart"] = "svg:" + _svg(fig)  # inline SVG (vector, searchable text)
+        plt.close(fig)
     return out
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML declaration and DOCTYPE for inline use
+
+
+def comparison_table(comp: dict) -> str:
+    """HTML table: one row per metric, one column per model (BG/NBD, boosted, recency-only rule)."""
+    from storeflow.scoring.compare import METRIC_LABELS, MODEL_LABELS
+
+    table = comp.get("table") or {}
+    if not table:
+        return "<p>no model comparison in this run</p>"
+    models = [m for m in MODEL_LABELS if m in table]
+    head = "".join(f"<th>{html.escape(MODEL_LABELS[m])}</th>" for m in models)
+    rows = []
+    for key, label in METRIC_LABELS.items():
+        cells = []
+        for m in models:
+            v = table[m].get(key)
+            txt = "-" if v is None else (f"{v:+.1%}" if key == "aggregate_error" else
+                                         f"{v:.1%}" if key == "top_decile_revenue_capture" else f"{v:.3f}")
+            cells.append(f"<td>{html.escape(txt)}</td>")
+        rows.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
+    info = comp.get("info") or {}
+    caption = (f"held-out window after {html.escape(str(info.get('cutoff', '?')))}, "
+               f"{html.escape(str(info.get('horizon_days', '?')))} days; {info.get('customers', '?')} customers "
+               f"({info.get('one_time_buyers', '?')} one-time buyers)")
+    return (f"<table class='comparison'><caption>{caption}</caption><tr><th>metric</th>{head}</tr>"
+            f"{''.join(rows)}</table><p>Decision: <b>{html.escape(str(comp.get('winner')))}</b> — "
+            f"{html.escape(str(comp.get('reason', '')))}</p>")
+
+
+def _served_table(scores: pd.DataFrame) -> str:
+    if "method_reason" not in scores or scores.empty:
+        return _table(scores["method"].value_counts().to_dict()) if len(scores) else "<p>no scores</p>"
+    counts = scores.groupby(["method", scores["method_reason"].fillna("")]).size().sort_values(ascending=False)
+    rows = "".join(f"<tr><td>{html.escape(str(m))}</td><td>{html.escape(str(r))}</td><td>{n}</td></tr>"
+                   for (m, r), n in counts.items())
+    return f"<table><tr><th>model</th><th>why</th><th>customers</th></tr>{rows}</table>"
 
 
 def _table(d: dict) -> str:
@@ -107,10 +171,15 @@ def render_report(run: dict, scores: pd.DataFrame) -> str:
         _table({"as of": run["as_of"], "method": run["method"], "gate": run.get("gate_reason"),
                 "customers scored": len(scores), "methods": str(scores["method"].value_counts().to_dict())}),
         "<h2>Model parameters</h2>", _table(model) if model else "<p>not fitted (heuristic method)</p>",
+        "<h2>Which model served whom</h2>", _served_table(scores),
+        "<h2>Model comparison (backtest)</h2>", comparison_table((run.get("metrics") or {}).get("comparison") or {}),
         "<h2>Backtest</h2>", _table(run.get("metrics") or {}) if run.get("metrics") else "<p>none</p>",
         "<h2>Segments</h2>", _table(seg),
     ]
     for title, png in figs.items():
+        if png.startswith("svg:"):
+            parts.append(f"<h2>{html.escape(title)}</h2><figure>{png[4:]}</figure>")
+            continue
         parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
                      f"src='data:image/png;base64,{png}'>")
     parts.append("</body></html>")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -452,14 +453,16 @@ model_runs = Table(
     metadata,
     Column("model_version", String(64), primary_key=True),
     Column("as_of", UTCDateTime, nullable=False),
-    Column("method", String(16), nullable=False),  # bgnbd | heuristic (the gate decision)
+    Column("method", String(16), nullable=False),  # bgnbd | boosted | heuristic (gate + backtest decision)
     Column("gate_reason", String(255)),
     Column("params", JSONType, nullable=False),  # fitted parameters, calibration map, priors
-    Column("metrics", JSONType),  # backtest metrics
+    Column("metrics", JSONType),  # backtest metrics (incl. the BG/NBD vs boosted vs recency-rule table)
     Column("n_customers", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # fitted | published
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime),
+    # the fitted boosted model (pickle; its sha256 is in params["boosted"]["sha256"]); NULL without one
+    Column("artifact", LargeBinary),
 )
 
 score_versions = Table(
@@ -493,7 +496,8 @@ customer_scores = Table(
     Column("as_of", UTCDateTime, primary_key=True),
     Column("model_version", String(64), primary_key=True),
     Column("customer_id", String(64), primary_key=True),
-    Column("method", String(16), nullable=False),  # bgnbd | heuristic
+    Column("method", String(16), nullable=False),  # bgnbd | boosted | heuristic: the model that served the row
+    Column("method_reason", String(255)),  # why that model served this customer
     Column("partition", Integer),
     Column("first_order_at", UTCDateTime),
     Column("last_order_at", UTCDateTime),
