@@ -1,10 +1,12 @@
 """
 ### sync_catalog — hourly: POS prices and sellable stock → online store
 
-1. Extract the POS catalog, POS inventory counts and store products changed since the last run
-   (cursor − overlap, upper bound frozen at run start), landing raw pages first.
+1. Extract the POS catalog, POS inventory counts, store products and store orders changed since the last
+   run (cursor − overlap, upper bound frozen at run start), landing raw pages first. The store's orders are
+   read here too: an order placed (or cancelled) since the last orders sync has already moved the store's
+   stock, so it must count in the formula below.
 2. Compute each SKU's store state: POS price; stock = IN_STOCK at the online-feeding locations − safety
-   buffer − units of online orders not yet applied to the POS, floored at 0.
+   buffer − net units of online orders not yet applied to (or reversed in) the POS, floored at 0.
 3. Push only the differences from what was last pushed, 100 per batch; new POS items become draft
    store products; items deleted in the POS go out of stock (never deleted).
 
@@ -39,7 +41,8 @@ def sync_catalog():
         return push()
 
     extracts = [extract_task("pos_locations", POS_API_POOL), extract_task("pos_catalog", POS_API_POOL),
-                extract_task("pos_inventory", POS_API_POOL), extract_task("store_products", STORE_API_POOL)]
+                extract_task("pos_inventory", POS_API_POOL), extract_task("store_products", STORE_API_POOL),
+                extract_task("store_orders", STORE_API_POOL)]
     extracts >> push_store_catalog()
 
 

@@ -99,6 +99,9 @@ class Stack:
             "AIRFLOW_CONN_STOREFLOW_WAREHOUSE": pg_url(warehouse_db),
             "STOREFLOW_DATA_DIR": str(workdir / "data"),
             "STOREFLOW_RETRY_DELAY_SECONDS": "2",
+            # the simulators' run: demo profile, and a link secret (without one dispatch now fails loudly)
+            "STOREFLOW_PROFILE": "demo",
+            "STOREFLOW_UNSUBSCRIBE_SECRET": env.get("STOREFLOW_UNSUBSCRIBE_SECRET") or secrets.token_urlsafe(24),
             # the tiny world is below the default data gate: lower it so BG/NBD really runs
             "STOREFLOW_MIN_PURCHASERS": "100",
             "STOREFLOW_MIN_HISTORY_DAYS": "90",

@@ -51,7 +51,7 @@ class Pipeline:
         self.extract(*ALL, full=True)
 
     def sync_catalog(self):
-        self.extract("pos_locations", "pos_catalog", "pos_inventory", "store_products")
+        self.extract("pos_locations", "pos_catalog", "pos_inventory", "store_products", "store_orders")
         return push_catalog(self.engine, self.store, run_id=self._run_id("catalog"))
 
     def sync_orders(self) -> dict[str, int]:

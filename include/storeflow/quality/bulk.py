@@ -18,7 +18,7 @@ from storeflow.quality.emails import FAST_EMAIL, clean_email
 from storeflow.quality.names import clean_name
 from storeflow.quality.phones import clean_phone, e164_shape
 from storeflow.quality.postcodes import canonical, clean_postcode, fallback
-from storeflow.quality.records import MAX_TEXT
+from storeflow.quality.records import BROKEN_TEXT, MAX_TEXT
 from storeflow.quality.results import FieldResult, accept, reject
 
 ISSUE_COLUMNS = ["row", "field", "rule", "reason", "severity"]
@@ -191,6 +191,20 @@ def clean_customers_frame(df: pd.DataFrame, default_region: str = "GB") -> Frame
     if missing_id.any():
         issue_parts.append(pd.DataFrame({"row": index[missing_id], "field": "source_id", "rule": "missing_source_id",
                                          "reason": "customer record has no source id", "severity": "error"}))
+    broken: dict[str, np.ndarray] = {}  # NUL bytes / broken Unicode as sent: the field is quarantined first
+    df = df.copy()
+    for col in df.columns:
+        if col in ("source_id", "consents"):
+            continue
+        values = df[col].to_numpy(dtype=object)
+        bad = np.array([type(v) is str and BROKEN_TEXT.search(v) is not None for v in values], dtype=bool)
+        if bad.any():
+            broken[col] = bad
+            df.loc[bad, col] = None
+            out.loc[bad, col] = None
+            issue_parts.append(pd.DataFrame({"row": index[bad], "field": col, "rule": "value_unstorable",
+                                             "reason": f"{col} contains a NUL byte or invalid Unicode",
+                                             "severity": "field"}))
     c_val, c_rule, c_reason = _single(_column(df, "country"), clean_country)
     record("country", c_val, c_rule, c_reason)
     region = np.where(pd.notna(c_rule) & (c_rule != None), None, c_val)  # noqa: E711
@@ -214,6 +228,8 @@ def clean_customers_frame(df: pd.DataFrame, default_region: str = "GB") -> Frame
     contact = out[["email", "phone", "given_name", "family_name"]].notna().any(axis=1).to_numpy().copy()
     for name in ("email", "phone", "given_name", "family_name"):
         contact |= rejected[name]  # a value that was there but quarantined still counts as contact data
+        if name in broken:
+            contact |= broken[name]
     if (~contact).any():
         issue_parts.append(pd.DataFrame({"row": index[~contact], "field": None, "rule": "no_contact",
                                          "reason": "customer has no email, phone or name", "severity": "warning"}))

@@ -69,7 +69,7 @@ _UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SUSPECT_JSON = re.compile(r"\\u(?:0000|[dD][89a-fA-F])|[0-9]{19}")
 #: text a customer field cannot keep: NUL, lone surrogates, and U+FFFD (what an undecodable character became)
-_BROKEN_TEXT = re.compile("[\x00\ud800-\udfff\ufffd]")
+BROKEN_TEXT = re.compile("[\x00\ud800-\udfff\ufffd]")
 
 
 def _unstorable_value(value: Any) -> str | None:
@@ -185,8 +185,8 @@ def clean_customer(record: dict[str, Any], default_region: str = "GB") -> CleanR
     """Clean one customer record.
 
     A missing source id quarantines the row. A value that cannot be cleaned (broken email, unparseable
-    phone, unknown country, over-long text, a NUL byte or broken Unicode that the name cleaner could not
-    strip) is quarantined at *field* level: the field is dropped, the
+    phone, unknown country, over-long text, a NUL byte or broken Unicode as the source sent it) is
+    quarantined at *field* level: the field is dropped, the
     rest of the customer is loaded, and the quarantine row keeps the raw payload and the reason, so a
     customer is never lost over one bad field. An invalid postcode is kept as typed (upper case) with a
     warning; a customer with no email, phone or name gets a warning.
@@ -196,6 +196,14 @@ def clean_customer(record: dict[str, Any], default_region: str = "GB") -> CleanR
     changed: list[str] = []
     if _blank(out.get("source_id")):
         issues.append(Issue("missing_source_id", "customer record has no source id", "source_id"))
+    # a NUL byte or broken Unicode as the source sent it quarantines the field (the customer still loads),
+    # before a cleaner could strip it and hide that the source holds a value no system should hold
+    for key, value in list(out.items()):
+        if key in ("source_id", "consents") or not isinstance(value, str) or not BROKEN_TEXT.search(value):
+            continue
+        issues.append(Issue("value_unstorable", f"{key} contains a NUL byte or invalid Unicode", key, "field"))
+        out[key] = None
+        changed.append(key)
     country = clean_country(out.get("country"))
     _apply(out, issues, changed, "country", country)
     region = country.value if country.ok else None
@@ -214,13 +222,7 @@ def clean_customer(record: dict[str, Any], default_region: str = "GB") -> CleanR
             changed.append("postcode")
     else:
         _apply(out, issues, changed, "postcode", pc)
-    for key, value in list(out.items()):
-        if key in ("source_id", "consents") or not isinstance(value, str) or not _BROKEN_TEXT.search(value):
-            continue
-        issues.append(Issue("value_unstorable", f"{key} contains a NUL byte or invalid Unicode", key, "field"))
-        out[key] = None
-        changed.append(key)
-    if isinstance(out.get("source_id"), str) and _BROKEN_TEXT.search(out["source_id"]):
+    if isinstance(out.get("source_id"), str) and BROKEN_TEXT.search(out["source_id"]):
         issues.append(Issue("value_unstorable", "source_id contains a NUL byte or invalid Unicode", "source_id"))
     out["email_norm"] = email_key(out.get("email"))
     contact_keys = ("email", "phone", "given_name", "family_name")

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, and_, case, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Engine, String, and_, func, insert, literal, or_, select, update
 
 from storeflow.settings import Settings, get_settings
 from storeflow.sync.push_errors import enforce_error_budget
@@ -133,13 +133,17 @@ def plan_catalog_push(conn: Connection, settings: Settings | None = None) -> Cat
     settings = settings or get_settings()
     desired = desired_stock_query(conn, settings).subquery("desired")
     ps = catalog_push_state
-    # baseline: what we last pushed, else what the store showed at the last extract
+    # price baseline: what we last pushed, else what the store showed at the last extract. Stock baseline: what
+    # the store shows now (its answer to our last write, or a later read: the store moves its own stock for
+    # orders, cancellations and admin edits, and the POS owns stock), else what we last pushed
     base_price = func.coalesce(ps.c.price_minor, products.c.store_price_minor)
-    base_stock = case((ps.c.sku.is_not(None), ps.c.stock_quantity), else_=products.c.store_stock)
+    base_stock = func.coalesce(products.c.store_stock, ps.c.stock_quantity)
     differs = or_(
         products.c.store_product_id.is_(None),
         and_(desired.c.price_minor.is_not(None), base_price.is_distinct_from(desired.c.price_minor)),
         and_(desired.c.desired_stock.is_not(None), base_stock.is_distinct_from(desired.c.desired_stock)),
+        # the store already shows it, but our record does not: recorded as pushed, without a request
+        and_(desired.c.desired_stock.is_not(None), ps.c.stock_quantity.is_distinct_from(desired.c.desired_stock)),
     )
     query = (
         select(products, desired.c.desired_stock, desired.c.stock_state,

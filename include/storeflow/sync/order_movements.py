@@ -17,11 +17,9 @@ from decimal import Decimal
 from sqlalchemy import Connection, and_, select
 
 from storeflow.settings import Settings, get_settings
-from storeflow.sync.stock import STOCK_REDUCING, online_location_ids, orders_go_live
+from storeflow.sync.stock import STOCK_REDUCING, STOCK_RETURNING, online_location_ids, orders_go_live
 from storeflow.warehouse.schema import order_line_sync, order_lines, orders, products
 from storeflow.warehouse.upsert import upsert
-
-STOCK_RETURNING = ("cancelled", "refunded", "pending", "failed")
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,12 @@ Store stock per SKU = max(0, sellable POS stock − safety buffer − unapplied 
   web shop. A negative count (an in-store oversell: Square lets IN_STOCK go below 0) counts with its real
   negative value in the sum; only the result is floored at 0. Such SKUs are reported
   (``stock_state = 'negative'``) so the push can log a counted warning;
-* *unapplied online units* are the units of paid online orders (since go-live) not yet applied to the POS.
-  The store lowers its own stock when an order is paid; without this term a catalog sync that runs before
-  the orders sync would raise the store's stock back and open an oversell window.
+* *unapplied online units* are the units of paid online orders (since go-live) not yet applied to the POS,
+  less the units of applied orders the store has since cancelled (and so restocked itself) that are not yet
+  reversed in the POS.
+  The store moves its own stock on both; without this term a catalog sync that runs before the orders sync
+  would raise the store's stock back (an oversell window) or lower it for an hour. ``sync_catalog`` reads
+  the store's orders itself, so orders placed since the last orders sync count too.
 
 **Order independence.** Counts are joined to products by the POS variation id (``catalog_object_id``)
 *when the desired state is computed*, never through the SKU copied into ``stock_levels`` at load time:
@@ -50,6 +53,11 @@ from storeflow.warehouse.schema import locations, order_line_sync, order_lines, 
 
 #: store order statuses in which the store has already taken the units out of its own stock
 STOCK_REDUCING = ("processing", "completed", "on-hold")
+#: store order statuses whose applied lines storeflow reverses in the POS
+STOCK_RETURNING = ("cancelled", "refunded", "pending", "failed")
+#: of those, the statuses in which the store itself has put the units back (WooCommerce restocks on cancelled
+#: and pending; a refund restocks only items the merchant ticked, which the POS learns from the reversal)
+STORE_RESTOCKED = ("cancelled", "pending")
 GO_LIVE_STREAM = "orders_go_live"
 INVENTORY_STREAM = ("pos_inventory", "pos")
 
@@ -88,17 +96,26 @@ def _sellable(location_ids: list[str]):
 
 
 def _pending(go_live: datetime | None):
-    """SKU → units of paid online orders (since go-live) whose POS adjustment is not applied yet."""
-    applied = select(order_line_sync.c.store_order_id, order_line_sync.c.line_id).where(
-        order_line_sync.c.applied_at.is_not(None)).subquery("applied")
+    """SKU → net units the store and the POS disagree on because the orders sync has not run yet.
+
+    Plus the units of paid online orders (since go-live) whose POS adjustment is not applied yet (the store
+    already took them out); minus the units of applied lines whose order the store has since cancelled or
+    refunded and whose reversal is not applied yet (the store already put them back).
+    """
+    sync = order_line_sync
+    units = case(
+        (and_(orders.c.status.in_(STOCK_REDUCING), sync.c.applied_at.is_(None)), order_lines.c.quantity),
+        (and_(orders.c.status.in_(STORE_RESTOCKED), sync.c.applied_at.is_not(None), sync.c.reversed_at.is_(None)),
+         -order_lines.c.quantity),
+        else_=0,
+    )
     query = (
-        select(order_lines.c.sku, func.sum(order_lines.c.quantity).label("units"))
+        select(order_lines.c.sku, func.sum(units).label("units"))
         .join(orders, and_(orders.c.source_system == order_lines.c.source_system,
                            orders.c.order_id == order_lines.c.order_id))
-        .outerjoin(applied, and_(applied.c.store_order_id == order_lines.c.order_id,
-                                 applied.c.line_id == order_lines.c.line_id))
-        .where(and_(orders.c.source_system == "store", orders.c.status.in_(STOCK_REDUCING),
-                    applied.c.line_id.is_(None), order_lines.c.sku.is_not(None)))
+        .outerjoin(sync, and_(sync.c.store_order_id == order_lines.c.order_id,
+                              sync.c.line_id == order_lines.c.line_id))
+        .where(and_(orders.c.source_system == "store", order_lines.c.sku.is_not(None)))
         .group_by(order_lines.c.sku)
     )
     if go_live is None:
