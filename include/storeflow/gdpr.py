@@ -639,11 +639,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         pos = store = None
         if not args.no_external and not args.dry_run:
-            from storeflow.resources import connection_from_env, pos_client, store_client
+            from storeflow.resources import Resources
 
             # the same connections the DAGs use (AIRFLOW_CONN_STOREFLOW_POS / _STORE), else STOREFLOW_* settings
-            pos = pos_client(connection_from_env("storeflow_pos"))
-            store = store_client(connection_from_env("storeflow_store"))
+            resources = Resources.from_env()
+            pos, store = resources.pos_client(), resources.store_client()
         report = erase_customer(engine, landing, customer_id=args.customer_id, email=args.email, pos_client=pos,
                                 store_client=store, requested_by=args.requested_by, dry_run=args.dry_run)
         print(json.dumps(report.as_dict(), indent=1))

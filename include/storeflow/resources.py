@@ -178,3 +178,60 @@ def store_client(fields: ConnectionFields | None, conn_id: str = "storeflow_stor
                                               env="STOREFLOW_STORE_URL")
     return WooClient(base, fields.login, fields.password, auth=fields.extra.get("auth", "auto"), conn_id=conn_id,
                      verify=fields.verify(), **kwargs)
+
+
+#: the Airflow connections storeflow reads (see the README's connection table)
+CONNECTION_IDS = ("storeflow_pos", "storeflow_store", "storeflow_warehouse", "storeflow_landing", "storeflow_smtp",
+                  "storeflow_sms", "storeflow_alerts")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Every external resource one task may use, read once: the defined connections by id (settings fill in
+    whatever is not defined). Entry points take this object or the typed parts it builds."""
+
+    connections: dict[str, ConnectionFields] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls) -> Resources:
+        """From ``AIRFLOW_CONN_*`` variables (CLIs and scripts without Airflow)."""
+        return cls({cid: f for cid in CONNECTION_IDS if (f := connection_from_env(cid)) is not None})
+
+    def fields(self, conn_id: str) -> ConnectionFields | None:
+        """The connection ``conn_id`` when it is defined."""
+        return self.connections.get(conn_id)
+
+    def pos_client(self, **kwargs: Any):
+        """The POS client (``storeflow_pos``, else ``STOREFLOW_POS_*``; demo fallbacks only in the demo profile)."""
+        return pos_client(self.fields("storeflow_pos"), **kwargs)
+
+    def store_client(self, **kwargs: Any):
+        """The store client (``storeflow_store``, else ``STOREFLOW_STORE_*``)."""
+        return store_client(self.fields("storeflow_store"), **kwargs)
+
+    def smtp(self, settings: Any) -> SmtpConfig:
+        """The SMTP relay (``storeflow_smtp``, else ``STOREFLOW_SMTP_*``)."""
+        conn = self.fields("storeflow_smtp")
+        if conn is None:
+            return SmtpConfig.from_settings(settings)
+        return SmtpConfig.from_connection(host=conn.host, port=conn.port, login=conn.login, password=conn.password,
+                                          extra=conn.extra, settings=settings)
+
+    def sms(self, settings: Any) -> SmsConfig:
+        """The SMS gateway (``storeflow_sms``, else ``STOREFLOW_SMS_*``); :class:`profile.MissingCredential`
+        names the connection when production lacks it."""
+        conn = self.fields("storeflow_sms")
+        if conn is None:
+            return SmsConfig.from_settings(settings)
+        return SmsConfig.build(base_url=conn.base_url, account_sid=conn.login, auth_token=conn.password,
+                               from_number=conn.extra.get("from"), settings=settings)
+
+    def senders(self, settings: Any) -> dict[str, Any]:
+        """The campaign senders; a channel whose credentials are missing gets ``None`` (see ``default_senders``)."""
+        from storeflow.campaigns.senders import default_senders
+
+        try:
+            sms: SmsConfig | None = self.sms(settings)
+        except profile.MissingCredential:
+            sms = None
+        return default_senders(settings, smtp=self.smtp(settings), sms=sms)

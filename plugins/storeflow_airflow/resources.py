@@ -1,45 +1,36 @@
-"""Build storeflow's typed resource configs from the Airflow connections (settings are the fallback).
+"""storeflow's resources for one task, built once from the Airflow connections (settings are the fallback).
 
-Each builder reads its connection once per call; tasks call them at run time, never at parse time.
+:func:`task_resources` reads every storeflow connection once per task process and returns the library's
+:class:`storeflow.resources.Resources`; the task glue takes clients, senders and configs from it.
 """
 
 from __future__ import annotations
 
-from storeflow.resources import SmsConfig, SmtpConfig
+from functools import lru_cache
+
+from storeflow.resources import CONNECTION_IDS, Resources, SmsConfig, SmtpConfig
 from storeflow.settings import get_settings
-from storeflow_airflow.connections import optional_connection
+from storeflow_airflow.connections import connection_fields
 
 
-def smtp_config(conn_id: str = "storeflow_smtp") -> SmtpConfig:
+@lru_cache(maxsize=1)
+def task_resources() -> Resources:
+    """Every defined storeflow connection, read once per task process."""
+    return Resources({cid: f for cid in CONNECTION_IDS if (f := connection_fields(cid)) is not None})
+
+
+def smtp_config() -> SmtpConfig:
     """The SMTP relay from ``storeflow_smtp`` (host, port, login, password, extra.security/from/to/ca_bundle)."""
-    settings = get_settings()
-    conn = optional_connection(conn_id)
-    if conn is None:
-        return SmtpConfig.from_settings(settings)
-    return SmtpConfig.from_connection(host=conn.host, port=conn.port, login=conn.login, password=conn.password,
-                                      extra=conn.extra_dejson or {}, settings=settings)
+    return task_resources().smtp(get_settings())
 
 
-def sms_config(conn_id: str = "storeflow_sms") -> SmsConfig:
+def sms_config() -> SmsConfig:
     """The SMS gateway from ``storeflow_sms`` (host = gateway URL, login = account SID, password = token,
     ``extra.from`` = sender number)."""
-    settings = get_settings()
-    conn = optional_connection(conn_id)
-    if conn is None:
-        return SmsConfig.from_settings(settings)
-    extra = conn.extra_dejson or {}
-    return SmsConfig.build(base_url=conn.host or None, account_sid=conn.login or None,
-                           auth_token=conn.password or None, from_number=extra.get("from"), settings=settings)
+    return task_resources().sms(get_settings())
 
 
 def campaign_senders() -> dict:
     """The campaign senders from the connections; a channel whose credentials are missing gets ``None``
     (the dispatcher keeps its messages planned and fails the run naming the connection)."""
-    from storeflow.campaigns.senders import default_senders
-    from storeflow.profile import MissingCredential
-
-    try:
-        sms: SmsConfig | None = sms_config()
-    except MissingCredential:
-        sms = None  # default_senders reports it and leaves the SMS channel without a sender
-    return default_senders(get_settings(), smtp=smtp_config(), sms=sms)
+    return task_resources().senders(get_settings())

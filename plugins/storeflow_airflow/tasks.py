@@ -89,11 +89,11 @@ def _run_story(engine, meta: dict[str, Any], stream: str | None = None) -> dict[
 
 
 def client_for(source_system: str):
-    """The API client of ``source_system`` built from its Airflow connection."""
-    from storeflow_airflow.connections import StoreflowPosHook, StoreflowStoreHook
+    """The API client of ``source_system`` from the task's resources (its Airflow connection)."""
+    from storeflow_airflow.resources import task_resources
 
-    hook = StoreflowPosHook() if source_system == "pos" else StoreflowStoreHook()
-    return hook.get_conn()
+    resources = task_resources()
+    return resources.pos_client() if source_system == "pos" else resources.store_client()
 
 
 def extract_stream(stream: str, full: bool = False) -> dict[str, Any]:

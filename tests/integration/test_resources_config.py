@@ -83,3 +83,26 @@ def test_connections_drive_real_requests(monkeypatch):
         wrong = store_client(ConnectionFields("storeflow_store", host=store.url, login=KEY, password="nope"))
         with pytest.raises(Exception, match="storeflow_store"):
             list(wrong.list_products())
+
+
+def test_resources_object_builds_every_part_from_the_connections(monkeypatch):
+    """One object per task: clients, relay and senders all come from the connections it read once."""
+    from storeflow.resources import Resources
+
+    monkeypatch.setenv("AIRFLOW_CONN_STOREFLOW_SMTP", json.dumps(
+        {"conn_type": "smtp", "host": "smtp.example.com", "port": 587, "login": "u", "password": "p",
+         "extra": {"security": "starttls", "to": "ops@example.com"}}))
+    monkeypatch.setenv("AIRFLOW_CONN_STOREFLOW_STORE", json.dumps(
+        {"conn_type": "storeflow_store", "host": "https://shop.example.com", "login": "ck", "password": "cs"}))
+    _production(monkeypatch)
+    resources = Resources.from_env()
+    assert set(resources.connections) == {"storeflow_smtp", "storeflow_store"}
+    smtp = resources.smtp(get_settings())
+    assert (smtp.host, smtp.port, smtp.security, smtp.alert_to) == ("smtp.example.com", 587, "starttls",
+                                                                     ("ops@example.com",))
+    store = resources.store_client()
+    assert store.base_url == "https://shop.example.com" and store.auth_method == "basic"
+    senders = resources.senders(get_settings())
+    assert senders["email"] is not None and senders["sms"] is None  # production, no storeflow_sms: no sender
+    with pytest.raises(MissingCredential, match="storeflow_pos"):
+        resources.pos_client()
