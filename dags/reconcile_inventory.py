@@ -1,9 +1,11 @@
 """
 ### reconcile_inventory — nightly: full stock comparison of POS, store and warehouse
 
-1. Full reads: POS inventory counts, store products and variations (stock changes in the store do not
-   bump `date_modified`, so only a full scan sees them), and the last 7 days of store orders.
-2. Apply online orders the hourly sync missed to the POS (exactly once, same idempotency keys).
+1. Read the last 7 days of store orders and apply the online orders the hourly sync missed to the POS
+   (exactly once, same idempotency keys).
+2. Then the full reads: POS inventory counts (so they include what step 1 applied), store products and
+   variations (on stores before WooCommerce 10 stock changes do not bump `date_modified`, so only a full
+   scan sees them).
 3. Per SKU compare the store's stock with what it should be; drift explained by our last push and the
    store's own orders is fixed by pushing the POS-derived stock; unexplained drift (edited outside
    storeflow) is reported (and fixed only if `STOREFLOW_RECONCILE_FIX_UNEXPLAINED=true`).
@@ -51,7 +53,8 @@ def reconcile_inventory():
 
     full_reads = [extract_task("pos_inventory", POS_API_POOL, task_id="full_pos_inventory", full=True),
                   extract_task("store_products", STORE_API_POOL, task_id="full_store_products", full=True)]
-    [*full_reads, recent_store_orders() >> apply_missed_orders()] >> reconcile()
+    # the counts are read after the missed orders are applied: read before, they would push those units back
+    recent_store_orders() >> apply_missed_orders() >> full_reads >> reconcile()
 
 
 reconcile_inventory()

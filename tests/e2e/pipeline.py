@@ -66,9 +66,10 @@ class Pipeline:
         return push_customers(self.engine, self.pos, self.store, run_id=self._run_id("customers"))
 
     def reconcile(self):
-        self.extract("pos_inventory", "store_products", full=True)
         from datetime import UTC, datetime, timedelta
 
+        # as the DAG: missed orders applied first, then the full reads (counts that include them)
         self.extract("store_orders", since=datetime.now(UTC) - timedelta(days=7))
         push_movements(self.engine, self.pos, run_id=self._run_id("reconcile"))
+        self.extract("pos_inventory", "store_products", full=True)
         return reconcile_inventory(self.engine, self.store, self.channels, run_id=self._run_id("reconcile"))
