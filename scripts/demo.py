@@ -161,13 +161,11 @@ def a_day_in_the_shop(sims, engine) -> dict:
 
 
 def _store_view(sims, sku: str) -> dict:
-    import requests
+    from storeflow.connectors.woocommerce import WooClient
+    from storeflow.profile import DEMO_STORE_KEY, DEMO_STORE_SECRET
 
-    from storeflow.simulators.store_testing import store_oauth1
-
-    # plain HTTP: the store (like a real WooCommerce) only accepts OAuth 1.0a signatures there
-    rows = requests.get(f"{sims.store_url}/wp-json/wc/v3/products", params={"sku": sku},
-                        auth=store_oauth1(), timeout=10).json()
+    # storeflow's own client: OAuth 1.0a over plain HTTP, and retries through the simulators' injected faults
+    rows = WooClient(sims.store_url, DEMO_STORE_KEY, DEMO_STORE_SECRET).call("GET", "/products", params={"sku": sku})
     row = rows[0]
     return {"price": round(float(row["regular_price"] or 0) * 100), "stock": row["stock_quantity"]}
 
