@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo sims airflow bench clean migrate endpoints
+.PHONY: venv test lint typecheck demo sims airflow bench clean migrate endpoints
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,19 +15,23 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 
 venv: $(STAMP)
 
-lint: $(STAMP)
+# mypy on include/storeflow ([tool.mypy] in pyproject.toml: typed signatures everywhere, --strict for
+# the modules issue 16 added)
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+lint: typecheck
 	$(BIN)/ruff check .
 
-test: $(STAMP)
+test: lint
 	bash scripts/install_chromium.sh
-	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	STOREFLOW_PROFILE=demo $(BIN)/python scripts/demo.py
 
 sims: $(STAMP)
-	STOREFLOW_PROFILE=demo $(BIN)/python -m storeflow.simulators
+	STOREFLOW_PROFILE=demo $(BIN)/python -m storeflow_simulators
 
 # Bring the warehouse (STOREFLOW_WAREHOUSE_URL, else the SQLite default) to the newest schema revision.
 migrate: $(STAMP)
@@ -47,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf data .airflow .pytest_cache
+	rm -rf data .airflow .pytest_cache .mypy_cache

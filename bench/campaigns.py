@@ -11,7 +11,8 @@
    extrapolated linearly. Goal: < 20 s for 1M customers.
 2. **dispatch** — :func:`storeflow.campaigns.outbox.dispatch_due` (claim, consent re-check, render,
    MIME, send, mark sent) from a SQLite warehouse to a local aiosmtpd sink (accept and count) running in
-   a separate process (``--full-sink``: the simulators' sink, which parses and stores every message). Baseline: a plain ``smtplib`` loop sending the same, pre-built messages over one connection
+   a separate process (``--full-sink``: the simulators' sink, which parses and stores every message).
+   Baseline: a plain ``smtplib`` loop sending the same, pre-built messages over one connection
    (raw transport speed). Goal: ≥ 1,000 messages/s.
 """
 
@@ -187,14 +188,14 @@ def naive_plan(campaigns, inputs, as_of: datetime, settings) -> int:
 def _run_sink(queue, full: bool) -> None:
     """A local SMTP sink in its own process: bare aiosmtpd (accept + count) or the simulators' parsing sink."""
     if full:
-        from storeflow.simulators.smtp_sink import SmtpSink
+        from storeflow_simulators.smtp_sink import SmtpSink
 
         sink = SmtpSink(port=0).start()
         queue.put(sink.port)
     else:
         from aiosmtpd.controller import Controller
 
-        from storeflow.simulators.smtp_sink import PipeliningHandler
+        from storeflow_simulators.smtp_sink import PipeliningHandler
 
         class Count(PipeliningHandler):
             n = 0
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=5_000, help="messages for the dispatch benchmark")
     parser.add_argument("--skip-dispatch", action="store_true")
     parser.add_argument("--full-sink", action="store_true",
-                        help="use storeflow.simulators.smtp_sink (parses and stores every message) as the sink")
+                        help="use storeflow_simulators.smtp_sink (parses and stores every message) as the sink")
     parser.add_argument("--connections", type=int, default=None, help="parallel SMTP connections (settings)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="dispatch rounds (each with its own baseline); medians are reported")

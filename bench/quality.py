@@ -8,7 +8,7 @@ emails, postcodes without a space, country names; ~1 % broken values), stores th
 of a fresh SQLite file (and of a fresh PostgreSQL schema when reachable), then times
 
 * baseline: ``SELECT`` of those rows into a pandas DataFrame (``pd.read_sql``), and
-* measured: :func:`storeflow.quality.bulk.clean_customers_frame` + the customers GX suite
+* measured: :func:`customer_frame.clean_customers_frame` (bench/) + the customers GX suite
   (:func:`storeflow.quality.validate.validate_frame`) on the rows to load.
 
 Caches of the cleaners are cleared before every measured run and the GX context is warmed up once
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
+from customer_frame import clean_customers_frame  # bench/customer_frame.py, next to this script
 
 from storeflow.quality import countries, emails, names, phones, postcodes
-from storeflow.quality.bulk import clean_customers_frame
 from storeflow.quality.validate import validate_frame
 
 DEFAULT_PG = os.environ.get("STOREFLOW_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -266,9 +266,11 @@ def main(argv: list[str] | None = None) -> int:
                     for o, t in zip(ours_runs, their_runs, strict=False)]
         ra, rb = float(np.median(ratios_a)), float(np.median(ratios_b))
         print(f"speed ratio (a) BG/NBD fit + p_alive + 90-day orders: {ra:.1f}x "
-              f"(runs: {', '.join(f'{r:.1f}' for r in ratios_a)}; goal at 1M customers >= 8x: {'met' if ra >= 8 else 'NOT met'})")
+              f"(runs: {', '.join(f'{r:.1f}' for r in ratios_a)}; "
+              f"goal at 1M customers >= 8x: {'met' if ra >= 8 else 'NOT met'})")
         print(f"speed ratio (b) all scoring steps (ours incl. RFM): {rb:.1f}x "
-              f"(runs: {', '.join(f'{r:.1f}' for r in ratios_b)}; goal at 1M customers >= 8x: {'met' if rb >= 8 else 'NOT met'})")
+              f"(runs: {', '.join(f'{r:.1f}' for r in ratios_b)}; "
+              f"goal at 1M customers >= 8x: {'met' if rb >= 8 else 'NOT met'})")
         print(f"largest relative parameter difference: {worst:.2e}  (goal <= 1e-3: "
               f"{'met' if worst <= 1e-3 else 'NOT met'})")
         mem_ok = ours["peak_mb"] <= theirs["peak_mb"]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "include"))
 
 def build_world(n: int, now: datetime):
     """A world with ``n`` simple products at one location and no customers or orders."""
-    from storeflow.simulators.world import Location, Product, StockCount, Truth, Variation, World
+    from storeflow_simulators.world import Location, Product, StockCount, Truth, Variation, World
 
     rng = random.Random(7)
     loc = Location("LBENCH0000001", "Bench shop", "Europe/London")
@@ -116,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="storeflow-bench-catalog-"))
     os.environ["STOREFLOW_DATA_DIR"] = str(tmp)
     from storeflow.connectors.woocommerce import WooClient
-    from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-    from storeflow.simulators.serve import serve_in_thread
-    from storeflow.simulators.store import StoreState, create_store_app  # noqa: F401
     from storeflow.sync.catalog import push_catalog
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+    from storeflow_simulators.serve import serve_in_thread
+    from storeflow_simulators.store import StoreState, create_store_app  # noqa: F401
 
     t0 = time.perf_counter()
     world = build_world(args.skus, datetime.now(UTC).replace(microsecond=0))

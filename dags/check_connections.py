@@ -15,21 +15,17 @@ The connections' "Test connection" button runs the same read-only checks.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
-from storeflow_airflow.defaults import default_args
+from storeflow_airflow.defaults import dag_args
 
 
 @dag(
-    dag_id="check_connections",
-    description="Manual: storeflow doctor - check the store and POS connections (auth, versions, permissions)",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "operations"],
+    **dag_args(dag_id="check_connections", description=
+               "Manual: storeflow doctor - check the store and POS connections (auth, versions, permissions)",
+               schedule=None,
+               tags=("storeflow", "operations")),
     doc_md=__doc__,
     params={
         "write_test": Param(False, type="boolean",

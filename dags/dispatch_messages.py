@@ -10,22 +10,16 @@ before anything new is sent, so no customer gets a message twice. SMS STOP repli
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import CronTriggerTimetable, dag, task
-from storeflow_airflow.defaults import default_args
+from storeflow_airflow.defaults import dag_args
 from storeflow_airflow.factories import record_stop_replies_task
 
 
 @dag(
-    dag_id="dispatch_messages",
-    description="Every 15 min: send due messages from the outbox by email and SMS, exactly once",
-    schedule=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "campaigns"],
+    **dag_args(dag_id="dispatch_messages", description=
+               "Every 15 min: send due messages from the outbox by email and SMS, exactly once",
+               schedule=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
+               tags=("storeflow", "campaigns")),
     doc_md=__doc__,
 )
 def dispatch_messages():

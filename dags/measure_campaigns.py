@@ -8,21 +8,15 @@ holdout conversion rate, revenue per member, incremental revenue and a two-propo
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import CronDataIntervalTimetable, dag, task
-from storeflow_airflow.defaults import default_args
+from storeflow_airflow.defaults import dag_args
 
 
 @dag(
-    dag_id="measure_campaigns",
-    description="Nightly: campaign uplift against holdouts, attributed orders, HTML report",
-    schedule=CronDataIntervalTimetable("0 5 * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "campaigns"],
+    **dag_args(dag_id="measure_campaigns", description=
+               "Nightly: campaign uplift against holdouts, attributed orders, HTML report",
+               schedule=CronDataIntervalTimetable("0 5 * * *", timezone="UTC"),
+               tags=("storeflow", "campaigns")),
     doc_md=__doc__,
 )
 def measure_campaigns():

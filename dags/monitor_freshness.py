@@ -9,21 +9,15 @@ fresh again. Reads `sync_runs`; writes `alert_incidents`.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import CronTriggerTimetable, dag, task
-from storeflow_airflow.defaults import default_args
+from storeflow_airflow.defaults import dag_args
 
 
 @dag(
-    dag_id="monitor_freshness",
-    description="Every 15 min: alert when a stream has not synced within its freshness limit",
-    schedule=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "operations"],
+    **dag_args(dag_id="monitor_freshness", description=
+               "Every 15 min: alert when a stream has not synced within its freshness limit",
+               schedule=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
+               tags=("storeflow", "operations")),
     doc_md=__doc__,
 )
 def monitor_freshness():

@@ -12,23 +12,17 @@ held out of quiet hours, never dropped). Writes `messages` (state planned), `cam
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
-from storeflow_airflow.defaults import CUSTOMER_SCORES, default_args
+from storeflow_airflow.defaults import CUSTOMER_SCORES, dag_args
 from storeflow_airflow.factories import record_stop_replies_task
 
 
 @dag(
-    dag_id="plan_campaigns",
-    description="Daily and on new scores: audiences, consent, caps, holdouts and send times into the outbox",
-    schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable("0 6 * * *", timezone="UTC"),
-                                 assets=CUSTOMER_SCORES),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "campaigns"],
+    **dag_args(dag_id="plan_campaigns", description=
+               "Daily and on new scores: audiences, consent, caps, holdouts and send times into the outbox",
+               schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable("0 6 * * *", timezone="UTC"),
+                                          assets=CUSTOMER_SCORES),
+               tags=("storeflow", "campaigns")),
     doc_md=__doc__,
 )
 def plan_campaigns():

@@ -14,22 +14,16 @@ Emits `warehouse://customer_scores`.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
-from storeflow_airflow.defaults import CUSTOMER_SCORES, CUSTOMERS, ORDERS, default_args
+from storeflow_airflow.defaults import CUSTOMER_SCORES, CUSTOMERS, ORDERS, dag_args
 
 
 @dag(
-    dag_id="score_customers",
-    description="On new orders/customers: RFM, BG/NBD + Gamma-Gamma CLV, churn, next order, affinity",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("30 4 * * *", timezone="UTC"),
-                                 assets=(ORDERS & CUSTOMERS)),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "scoring"],
+    **dag_args(dag_id="score_customers", description=
+               "On new orders/customers: RFM, BG/NBD + Gamma-Gamma CLV, churn, next order, affinity",
+               schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("30 4 * * *", timezone="UTC"),
+                                          assets=(ORDERS & CUSTOMERS)),
+               tags=("storeflow", "scoring")),
     doc_md=__doc__,
 )
 def score_customers():

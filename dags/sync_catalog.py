@@ -15,35 +15,17 @@ Emits `warehouse://catalog`. Pools: `pos_api`, `store_api`. Data interval = the 
 
 from __future__ import annotations
 
-from datetime import datetime
+from airflow.sdk import dag
+from storeflow_airflow.factories import job_dag_args, job_tasks
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
-from storeflow_airflow.defaults import CATALOG, POS_API_POOL, STORE_API_POOL, default_args
-from storeflow_airflow.factories import extract_task
+from storeflow.jobs import get_job
+
+JOB = get_job(dag_id="sync_catalog")
 
 
-@dag(
-    dag_id="sync_catalog",
-    description="Hourly: POS prices and sellable stock to the online store",
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "sync"],
-    doc_md=__doc__,
-)
+@dag(**job_dag_args(JOB), doc_md=__doc__)
 def sync_catalog():
-    @task(pool=STORE_API_POOL, outlets=[CATALOG])
-    def push_store_catalog() -> dict:
-        from storeflow_airflow.tasks import push_store_catalog as push
-
-        return push()
-
-    extracts = [extract_task("pos_locations", POS_API_POOL), extract_task("pos_catalog", POS_API_POOL),
-                extract_task("pos_inventory", POS_API_POOL), extract_task("store_products", STORE_API_POOL),
-                extract_task("store_orders", STORE_API_POOL)]
-    extracts >> push_store_catalog()
+    job_tasks(JOB)
 
 
 sync_catalog()

@@ -15,32 +15,17 @@ Emits `warehouse://customers`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from airflow.sdk import dag
+from storeflow_airflow.factories import job_dag_args, job_tasks
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
-from storeflow_airflow.defaults import CUSTOMERS, POS_API_POOL, STORE_API_POOL, default_args
-from storeflow_airflow.factories import extract_task
+from storeflow.jobs import get_job
+
+JOB = get_job(dag_id="sync_customers")
 
 
-@dag(
-    dag_id="sync_customers",
-    description="Nightly: customers and opt-outs both ways; golden records and consents",
-    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "sync", "customers"],
-    doc_md=__doc__,
-)
+@dag(**job_dag_args(JOB), doc_md=__doc__)
 def sync_customers():
-    @task(pool=STORE_API_POOL, outlets=[CUSTOMERS])
-    def push_customers() -> dict:
-        from storeflow_airflow.tasks import push_customers_both_ways
-
-        return push_customers_both_ways()
-
-    [extract_task("pos_customers", POS_API_POOL), extract_task("store_customers", STORE_API_POOL)] >> push_customers()
+    job_tasks(JOB)
 
 
 sync_customers()

@@ -13,33 +13,17 @@ Emits `warehouse://orders`. Pools: `pos_api`, `store_api`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from airflow.sdk import dag
+from storeflow_airflow.factories import job_dag_args, job_tasks
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
-from storeflow_airflow.defaults import ORDERS, POS_API_POOL, STORE_API_POOL, default_args
-from storeflow_airflow.factories import extract_task
+from storeflow.jobs import get_job
+
+JOB = get_job(dag_id="sync_orders")
 
 
-@dag(
-    dag_id="sync_orders",
-    description="Hourly: online orders to POS stock adjustments and receipts",
-    schedule=CronDataIntervalTimetable("15 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=["storeflow", "sync"],
-    doc_md=__doc__,
-)
+@dag(**job_dag_args(JOB), doc_md=__doc__)
 def sync_orders():
-    @task(pool=POS_API_POOL)
-    def push_pos_movements() -> dict:
-        from storeflow_airflow.tasks import push_pos_movements as push
-
-        return push()
-
-    extracts = [extract_task("pos_locations", POS_API_POOL), extract_task("store_orders", STORE_API_POOL)]
-    extracts >> push_pos_movements() >> extract_task("pos_orders", POS_API_POOL, outlets=[ORDERS])
+    job_tasks(JOB)
 
 
 sync_orders()

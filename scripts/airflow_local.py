@@ -2,7 +2,7 @@
 
 What it does, in order (paths are relative to the repository root, whatever the current directory):
 
-1. starts the storeflow simulators (``python -m storeflow.simulators --scale small
+1. starts the storeflow simulators (``python -m storeflow_simulators --scale small
    --state data/simulators/state.json``) in the background;
 2. ``airflow db migrate`` in ``AIRFLOW_HOME=./.airflow``, then waits for the simulators' ``simulators ready``;
 3. creates the pools ``pos_api`` (1 slot) and ``store_api`` (4 slots) (``airflow pools import``, i.e.
@@ -10,7 +10,7 @@ What it does, in order (paths are relative to the repository root, whatever the 
 4. creates the demo connections ``storeflow_pos``, ``storeflow_store`` and ``storeflow_sms`` in the
    metadata DB (``airflow connections import``, i.e. ``airflow connections add`` for all three in one CLI
    start), so they are visible under Admin > Connections; a connection that already exists is left
-   alone. Credentials come from ``storeflow.simulators.credentials`` (they only open the simulators);
+   alone. Credentials come from ``storeflow_simulators.credentials`` (they only open the simulators);
 5. runs ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer) with ``dags/`` and
    ``plugins/``, no example DAGs, the UI on http://127.0.0.1:8080 (``AIRFLOW_PORT`` changes the port)
    and ``STOREFLOW_DATA_DIR=./data``; prints the UI address once ``/api/v2/monitor/health`` answers.
@@ -57,8 +57,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from storeflow.simulators.cluster import DEFAULT_PORTS
-from storeflow.simulators.credentials import (
+from airflow_env import ROOT, airflow_env
+
+from storeflow_simulators.cluster import DEFAULT_PORTS
+from storeflow_simulators.credentials import (
     DEMO_POS_TOKEN,
     DEMO_SMS_SID,
     DEMO_SMS_TOKEN,
@@ -66,8 +68,6 @@ from storeflow.simulators.credentials import (
     DEMO_STORE_SECRET,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
 READY_LINE = "simulators ready"
 SIMULATOR_START_TIMEOUT = 180.0
 STOP_GRACE = 10.0
@@ -85,19 +85,9 @@ def say(msg: str) -> None:
     print(f"storeflow  | {msg}", flush=True)
 
 
-def airflow_env(home: Path, port: int, data_dir: Path) -> dict[str, str]:
+def local_airflow_env(home: Path, port: int, data_dir: Path) -> dict[str, str]:
     """The environment for every Airflow process started here (standalone and the CLI calls)."""
-    env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", "")]),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__API__PORT": str(port),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "STOREFLOW_DATA_DIR": str(data_dir),
-    })
+    env = airflow_env(home, {"AIRFLOW__API__PORT": str(port), "STOREFLOW_DATA_DIR": str(data_dir)})
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     # LocalExecutor forks one worker per parallelism slot (32 by default): too many for a laptop.
     env.setdefault("AIRFLOW__CORE__PARALLELISM", "8")
@@ -213,7 +203,7 @@ class Simulators:
     def start(self) -> None:
         """Start them in the background (own process group); see :meth:`wait_ready`."""
         self.state.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-u", "-m", "storeflow.simulators", "--scale", "small", "--state", str(self.state)]
+        cmd = [sys.executable, "-u", "-m", "storeflow_simulators", "--scale", "small", "--state", str(self.state)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self._started = time.monotonic()
@@ -272,8 +262,8 @@ def alert_catcher(env: dict[str, str]):
     if env.get("AIRFLOW_CONN_STOREFLOW_ALERTS"):
         say("alerting: Slack webhook from AIRFLOW_CONN_STOREFLOW_ALERTS")
         return None
-    from storeflow.simulators.serve import serve_in_thread
-    from storeflow.simulators.webhook_sink import create_webhook_app
+    from storeflow_simulators.serve import serve_in_thread
+    from storeflow_simulators.webhook_sink import create_webhook_app
 
     catcher = serve_in_thread(create_webhook_app())
     env["AIRFLOW_CONN_STOREFLOW_ALERTS"] = json.dumps({"conn_type": "http",
@@ -369,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     home, data_dir = args.home.resolve(), args.data_dir.resolve()
     home.mkdir(parents=True, exist_ok=True)
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = airflow_env(home, args.port, data_dir)
+    env = local_airflow_env(home, args.port, data_dir)
     host = env["AIRFLOW__API__HOST"]
     if port_in_use(args.port):
         raise SystemExit(f"port {args.port} is already in use; choose another with AIRFLOW_PORT=8081 make airflow")

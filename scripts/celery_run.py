@@ -24,8 +24,8 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from airflow_env import airflow_env
 
-ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("STOREFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BROKERS = {"redis": "redis://127.0.0.1:6379/7", "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//"}
 DEFAULT_DAGS = ["extract_all", "sync_catalog", "sync_orders", "sync_customers", "score_customers",
@@ -45,22 +45,23 @@ def pg_url(database: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
 
 
-def create_databases(names: list[str]) -> None:
-    """CREATE DATABASE each name (autocommit)."""
+def _each_database(statement: str, names: list[str]) -> None:
+    """Run ``statement`` (``{name}`` = a generated database name, never user input) for each name, autocommit."""
     engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         for name in names:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            conn.execute(sa.text(statement.format(name=name)))
     engine.dispose()
+
+
+def create_databases(names: list[str]) -> None:
+    """CREATE DATABASE each name."""
+    _each_database('CREATE DATABASE "{name}"', names)
 
 
 def drop_databases(names: list[str]) -> None:
     """DROP DATABASE each name, forcing other sessions off."""
-    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        for name in names:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    _each_database('DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', names)
 
 
 class Stack:
@@ -70,9 +71,7 @@ class Stack:
         self.workdir = workdir
         self.api_port = free_port()
         self.procs: list[tuple[str, subprocess.Popen]] = []
-        env = dict(os.environ)
-        env.update({
-            "AIRFLOW_HOME": str(workdir / "airflow"),
+        self.env = airflow_env(workdir / "airflow", {
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url(meta_db),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": pg_url(meta_db),
@@ -83,9 +82,6 @@ class Stack:
             "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
             "STOREFLOW_SCORING_PARTITIONS": "8",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "storeflow_airflow.hostname.worker_hostname",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
             "AIRFLOW__API__HOST": "127.0.0.1",
@@ -101,15 +97,12 @@ class Stack:
             "STOREFLOW_RETRY_DELAY_SECONDS": "2",
             # the simulators' run: demo profile, and a link secret (without one dispatch now fails loudly)
             "STOREFLOW_PROFILE": "demo",
-            "STOREFLOW_UNSUBSCRIBE_SECRET": env.get("STOREFLOW_UNSUBSCRIBE_SECRET") or secrets.token_urlsafe(24),
+            "STOREFLOW_UNSUBSCRIBE_SECRET": os.environ.get("STOREFLOW_UNSUBSCRIBE_SECRET") or secrets.token_urlsafe(24),
             # the tiny world is below the default data gate: lower it so BG/NBD really runs
             "STOREFLOW_MIN_PURCHASERS": "100",
             "STOREFLOW_MIN_HISTORY_DAYS": "90",
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+            **extra_env,
         })
-        env.update(extra_env)
-        self.env = env
 
     def airflow(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         """Run an airflow CLI command to completion."""
@@ -208,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     meta_db, wh_db = f"sf_airflow_{suffix}", f"sf_warehouse_{suffix}"
     workdir = Path(tempfile.mkdtemp(prefix="storeflow-celery-"))
     create_databases([meta_db, wh_db])
-    from storeflow.simulators.cluster import SimulatorCluster
+    from storeflow_simulators.cluster import SimulatorCluster
 
     stack = None
     try:

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from airflow_env import airflow_env, migrate_airflow_db
+
 ROOT = Path(__file__).resolve().parents[1]
 _DEMO_DIR = os.environ.get("STOREFLOW_DEMO_DIR")  # tests run the demo in a temporary folder
 DATA = Path(_DEMO_DIR) / "data" if _DEMO_DIR else ROOT / "data"
@@ -36,22 +38,6 @@ def rel(path: Path) -> str:
 def say(title: str) -> None:
     """Print a step heading."""
     print(f"\n=== {title} " + "=" * max(3, 76 - len(title)), flush=True)
-
-
-def airflow_env(extra: dict[str, str]) -> dict[str, str]:
-    """Environment for the Airflow subprocesses."""
-    env = dict(os.environ)
-    env.update({
-        "AIRFLOW_HOME": str(AIRFLOW_HOME),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "STOREFLOW_DATA_DIR": str(DATA),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-    })
-    env.update(extra)
-    return env
 
 
 def run_dag(dag_id: str, env: dict[str, str], conf: str | None = None) -> float:
@@ -208,8 +194,9 @@ def show_quality(engine) -> None:
                                .order_by(func.count().desc())).all()
         identities = conn.execute(select(func.count()).select_from(s.customer_identities)).scalar_one()
         golden = conn.execute(select(func.count()).select_from(s.customers)).scalar_one()
-        merges = dict(conn.execute(select(s.customer_merges.c.rule, func.count())
-                                   .group_by(s.customer_merges.c.rule)).all()) if "customer_merges" in s.metadata.tables else {}
+        merges = (dict(conn.execute(select(s.customer_merges.c.rule, func.count())
+                                    .group_by(s.customer_merges.c.rule)).all())
+                  if "customer_merges" in s.metadata.tables else {})
         possible = conn.execute(select(func.count()).select_from(s.possible_duplicates)).scalar_one() \
             if "possible_duplicates" in s.metadata.tables else 0
     print(f"  {identities} source customer records → {golden} golden customers; merges by rule: {merges}; "
@@ -344,7 +331,8 @@ def unsubscribe_click(engine, sims, endpoints_url: str) -> None:
     key = mail["headers"].get("X-Storeflow-Message-Key")
     resp = requests.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=10)
     with engine.connect() as conn:
-        row = conn.execute(select(messages.c.customer_id, messages.c.topic).where(messages.c.message_key == key)).first()
+        row = conn.execute(select(messages.c.customer_id, messages.c.topic)
+                           .where(messages.c.message_key == key)).first()
         status = conn.execute(select(consents.c.status, consents.c.topic, consents.c.reason).where(
             consents.c.customer_id == row.customer_id, consents.c.channel == "email",
             consents.c.topic == row.topic)).first() if row else None
@@ -373,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["STOREFLOW_DATA_DIR"] = str(DATA)
     os.environ.setdefault("STOREFLOW_UNSUBSCRIBE_SECRET", secrets.token_urlsafe(24))
 
-    from storeflow.simulators.cluster import SimulatorCluster
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.cluster import SimulatorCluster
 
     say(f"1. Simulators (seed {args.seed}, scale {args.scale}, fault rate {args.faults})")
     ports = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
@@ -386,20 +374,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  SMTP sink                  {sims.smtp_host}:{sims.smtp_port}  (API {sims.smtp_api_url})")
         print(f"  seeded: {len(world.products)} products, {len(world.pos_customers)} POS customers, "
               f"{len(world.store_customers)} store customers, {len(world.orders)} orders over two years")
-        from storeflow.simulators.serve import serve_in_thread
-        from storeflow.simulators.webhook_sink import WebhookState, create_webhook_app
+        from storeflow_simulators.serve import serve_in_thread
+        from storeflow_simulators.webhook_sink import WebhookState, create_webhook_app
 
         alerts_state = WebhookState()
         alerts_sink = serve_in_thread(create_webhook_app(alerts_state))
         alerts_conn = json.dumps({"conn_type": "http", "password": f"{alerts_sink.url}/hooks/storeflow-demo"})
         print(f"  alerting: Slack incoming webhook → local catcher {alerts_sink.url} (connection storeflow_alerts)")
-        env = airflow_env({**sims.env(), "STOREFLOW_RETRY_DELAY_SECONDS": "3", "STOREFLOW_PROFILE": "demo",
-                           "STOREFLOW_UNSUBSCRIBE_SECRET": os.environ["STOREFLOW_UNSUBSCRIBE_SECRET"],
-                           "AIRFLOW_CONN_STOREFLOW_ALERTS": alerts_conn})
+        env = airflow_env(AIRFLOW_HOME, {
+            "STOREFLOW_DATA_DIR": str(DATA), **sims.env(), "STOREFLOW_RETRY_DELAY_SECONDS": "3",
+            "STOREFLOW_PROFILE": "demo", "STOREFLOW_UNSUBSCRIBE_SECRET": os.environ["STOREFLOW_UNSUBSCRIBE_SECRET"],
+            "AIRFLOW_CONN_STOREFLOW_ALERTS": alerts_conn})
 
         say("2. Airflow metadata database")
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        migrate_airflow_db(env, timeout=3600)
         print(f"  AIRFLOW_HOME={rel(AIRFLOW_HOME)} migrated")
 
         say("3. extract_all: land raw pages, clean, load the warehouse")
@@ -429,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         from datetime import UTC, datetime
 
         from storeflow.endpoints import create_public_app
-        from storeflow.simulators.serve import serve_in_thread
+        from storeflow_simulators.serve import serve_in_thread
 
         endpoints = serve_in_thread(create_public_app(engine))
         env["STOREFLOW_UNSUBSCRIBE_BASE_URL"] = os.environ["STOREFLOW_UNSUBSCRIBE_BASE_URL"] = f"{endpoints.url}/u"

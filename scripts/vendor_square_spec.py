@@ -2,7 +2,7 @@
 
 Reads Square's published ``api.json`` (default: ``../shared/reference/square-openapi/api.json``),
 keeps every operation the simulator routes under ``/v2`` plus the schemas they reach (descriptions
-dropped) and writes ``include/storeflow/simulators/square_spec.json``. Run it again after adding a
+dropped) and writes ``include/storeflow_simulators/square_spec.json``. Run it again after adding a
 route to the simulator or moving to a newer spec:
 
     .venv/bin/python scripts/vendor_square_spec.py [path/to/api.json]
@@ -14,12 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from storeflow.simulators import pos_spec
-from storeflow.simulators.pos import PosState, create_pos_app
+from storeflow_simulators import pos_spec
+from storeflow_simulators.pos import PosState, create_pos_app
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = ROOT.parent / "shared" / "reference" / "square-openapi" / "api.json"
-TARGET = ROOT / "include" / "storeflow" / "simulators" / pos_spec.SPEC_FILE
+TARGET = ROOT / "include" / "storeflow_simulators" / pos_spec.SPEC_FILE
 
 
 def simulator_operations(spec: dict) -> list[tuple[str, str]]:

@@ -1,10 +1,13 @@
-"""Shared fixtures: isolated data dirs, SQLite and PostgreSQL warehouses (one schema per test run)."""
+"""Shared fixtures: isolated data dirs, SQLite and PostgreSQL warehouses (one schema per test run), and the
+store and POS simulators."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -96,3 +99,71 @@ def pg_warehouse(pg_schema_url):
     engine = connect_warehouse(pg_schema_url)
     yield engine
     engine.dispose()
+
+
+# --- simulators -----------------------------------------------------------------------------------
+STORE_T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)  # British Summer Time: London = UTC+1
+
+
+@pytest.fixture
+def store_t0() -> datetime:
+    """Where the store simulator's clock stands (frozen); a test module overrides this fixture to move it."""
+    return STORE_T0
+
+
+@pytest.fixture
+def state(store_t0: datetime) -> Any:
+    """The store simulator's state: ``small_world(store_t0)`` with its clock frozen at ``store_t0``."""
+    from storeflow_simulators.store import StoreState
+    from storeflow_simulators.store_testing import small_world
+
+    st = StoreState.from_world(small_world(store_t0))
+    st.clock.freeze(store_t0)
+    return st
+
+
+@pytest.fixture
+def store(state: Any) -> Iterator[Any]:
+    """The store simulator serving ``state`` over HTTP (``.url``)."""
+    from storeflow_simulators.store_testing import running_store
+
+    with running_store(state) as handle:
+        yield handle
+
+
+@pytest.fixture
+def http() -> Any:
+    """A ``requests`` session signing with the official ``woocommerce`` SDK (:class:`tests.woo_signing.SdkOAuth`)."""
+    import requests
+
+    from tests.woo_signing import SdkOAuth
+
+    session = requests.Session()
+    session.auth = SdkOAuth()
+    return session
+
+
+@pytest.fixture
+def pos_t0() -> datetime:
+    """The POS sample world's "now"; a test module overrides this fixture with its own clock."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def pos_state(pos_t0: datetime) -> Any:
+    """The POS simulator's state: ``sample_world(pos_t0)``."""
+    from storeflow_simulators.pos import PosState
+    from storeflow_simulators.pos_sample import sample_world
+
+    return PosState.from_world(sample_world(pos_t0))
+
+
+@pytest.fixture
+def pos_server(pos_state: Any) -> Iterator[Any]:
+    """The POS simulator serving ``pos_state`` over HTTP (``.url``; ``.state`` is ``pos_state``)."""
+    from storeflow_simulators.pos import create_pos_app
+    from storeflow_simulators.serve import serve_in_thread
+
+    with serve_in_thread(create_pos_app(pos_state)) as handle:
+        handle.state = pos_state
+        yield handle

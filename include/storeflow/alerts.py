@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import smtplib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -23,9 +22,12 @@ import requests
 from sqlalchemy import Engine, and_, insert, select, update
 
 from storeflow.redaction import redact
+from storeflow.resources import SmtpConfig
+from storeflow.smtp_relay import connect_smtp
 from storeflow.warehouse.schema import alert_incidents
 
 log = logging.getLogger(__name__)
+DEFAULT_ALERT_FROM = "storeflow@localhost"
 
 
 @dataclass
@@ -82,12 +84,18 @@ class SlackWebhookChannel:
 
 
 class EmailChannel:
-    """Sends alerts by SMTP."""
+    """Sends alerts through the SMTP relay of a :class:`storeflow.resources.SmtpConfig`.
 
-    def __init__(self, host: str, port: int, sender: str, recipients: list[str], *,
-                 user: str | None = None, password: str | None = None, starttls: bool = False):
-        self.host, self.port, self.sender, self.recipients = host, port, sender, recipients
-        self._user, self._password, self._starttls = user, password, starttls
+    Sender and recipients are the config's ``alert_from`` / ``alert_to`` (the ``storeflow_smtp``
+    connection's ``extra.from`` / ``extra.to``); TLS and login as for campaign email.
+    """
+
+    def __init__(self, config: SmtpConfig, timeout: float = 15.0):
+        if not config.alert_to:
+            raise ValueError(f"connection {config.conn_id}: no alert recipients (extra.to)")
+        self.config, self.timeout = config, timeout
+        self.sender = config.alert_from or DEFAULT_ALERT_FROM
+        self.recipients = list(config.alert_to)
 
     def send(self, alert: Alert, *, recovery: bool) -> None:  # noqa: D102
         msg = EmailMessage()
@@ -96,11 +104,9 @@ class EmailChannel:
         msg["Subject"] = ("[storeflow] RESOLVED " if recovery else "[storeflow] ") + redact(alert.title)
         msg["X-Storeflow-Incident"] = alert.key
         msg.set_content(alert.text())
-        with smtplib.SMTP(self.host, self.port, timeout=15) as smtp:
-            if self._starttls:
-                smtp.starttls()
-            if self._user:
-                smtp.login(self._user, self._password or "")
+        c = self.config
+        with connect_smtp(c.host, c.port, security=c.security, username=c.username, password=c.password,
+                          ca_bundle=c.ca_bundle, timeout=self.timeout) as smtp:
             smtp.send_message(msg)
 
 

@@ -10,9 +10,13 @@ import sys
 
 #: command -> (module with ``main(argv, prog)``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "doctor": ("storeflow.doctor", "check the configured store and POS: reachability, auth, versions, permissions"),
-    "migrate": ("storeflow.warehouse.__main__", "bring the warehouse schema to the newest revision (run once)"),
-    "endpoints": ("storeflow.endpoints", "serve the public endpoints: unsubscribe page, one-click POST, webhooks"),
+    "doctor": ("storeflow.doctor",
+               "check the configured store and POS: reachability, auth, versions, permissions"),
+    "migrate": ("storeflow.warehouse.__main__",
+                "bring the warehouse schema to the newest revision (run once)"),
+    "endpoints": ("storeflow.endpoints",
+                  "serve the public endpoints: unsubscribe page, one-click POST, webhooks"),
+    "privacy": ("storeflow.privacy.cli", "GDPR: export everything held about one person, or erase it"),
 }
 
 

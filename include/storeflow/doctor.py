@@ -36,13 +36,17 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import requests
-from requests.auth import HTTPBasicAuth
+from requests.auth import AuthBase, HTTPBasicAuth
 
 from storeflow.connectors.http import ApiError, fatal_connection_cause, safe_base_url
+
+if TYPE_CHECKING:
+    from storeflow.connectors.square import SquareClient
+    from storeflow.connectors.woocommerce import AuthMethod, WooClient
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
 WC_API = "/wp-json/wc/v3"
@@ -263,7 +267,7 @@ def _reach(url: str, verify: bool | str, timeout: float) -> tuple[requests.Respo
 
 
 class _Recorder:
-    def __init__(self, system: str, hidden: list[str]):
+    def __init__(self, system: str, hidden: list[str]) -> None:
         self.system = system
         self.hidden = hidden
         self.checks: list[Check] = []
@@ -279,12 +283,23 @@ class _Recorder:
             self.add(name, SKIP, why)
 
 
+def _credentials_verdict(rec: _Recorder, credentials: str, base: str, *, found: str, demo: str,
+                         missing: str) -> None:
+    """The ``credentials`` check: the simulator's demo credentials only pass (with a warning) on loopback."""
+    if credentials.startswith("demo") and not _is_loopback(base):
+        rec.add("credentials", FAIL, missing)
+    elif credentials.startswith("demo"):
+        rec.add("credentials", WARN, f"{demo} of the local simulator", source=credentials)
+    else:
+        rec.add("credentials", OK, f"{found} from {credentials}", source=credentials)
+
+
 # --- store ----------------------------------------------------------------------------------------
 STORE_CHECKS = ("credentials", "reachable", "https", "auth", "client", "version", "variations", "timezone",
                 "tls_seen_by_store")
 
 
-def _oauth1(target: StoreTarget):
+def _oauth1(target: StoreTarget) -> AuthBase:
     from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_QUERY
     from requests_oauthlib import OAuth1
 
@@ -292,17 +307,19 @@ def _oauth1(target: StoreTarget):
                   signature_type=SIGNATURE_TYPE_QUERY)
 
 
-def _store_auths(target: StoreTarget) -> dict[str, Callable[[], Any]]:
+def _store_auths(target: StoreTarget) -> dict[str, Callable[[], AuthBase]]:
     return {"basic": lambda: HTTPBasicAuth(target.key, target.secret), "oauth1": lambda: _oauth1(target)}
 
 
 AUTH_LABEL = {"basic": "HTTP Basic", "oauth1": "OAuth 1.0a (HMAC-SHA256)", "query": "query-string keys"}
 
 
-def _store_client(target: StoreTarget, timeout: float, auth: str | None = None):
+def _store_client(target: StoreTarget, timeout: float, auth: str | None = None) -> WooClient:
     from storeflow.connectors.woocommerce import WooClient
 
-    return WooClient(target.base_url, target.key, target.secret, auth=auth or target.auth, max_attempts=1,
+    # the configured setting as given: WooClient raises ValueError for an unknown method (the ``client`` check)
+    method = cast("AuthMethod", auth or target.auth)
+    return WooClient(target.base_url, target.key, target.secret, auth=method, max_attempts=1,
                      timeout=timeout, verify=target.verify, conn_id=target.conn_id)
 
 
@@ -323,13 +340,9 @@ def check_store(target: StoreTarget, *, write_test: bool = False, timeout: float
         rec.add("credentials", FAIL, f"no consumer key and secret (credentials: {target.credentials})")
         rec.skip(STORE_CHECKS[1:] + (("write_test",) if write_test else ()), "skipped: no credentials")
         return rec.checks
-    if target.credentials.startswith("demo") and not _is_loopback(base):
-        rec.add("credentials", FAIL, "no store credentials configured (set the connection's login/password or "
-                "STOREFLOW_STORE_KEY/STOREFLOW_STORE_SECRET); the demo keys only open the local simulator")
-    elif target.credentials.startswith("demo"):
-        rec.add("credentials", WARN, "demo keys of the local simulator", source=target.credentials)
-    else:
-        rec.add("credentials", OK, f"consumer key from {target.credentials}", source=target.credentials)
+    _credentials_verdict(rec, target.credentials, base, found="consumer key", demo="demo keys",
+                         missing="no store credentials configured (set the connection's login/password or "
+                         "STOREFLOW_STORE_KEY/STOREFLOW_STORE_SECRET); the demo keys only open the local simulator")
 
     # reachability: the WordPress REST index (public)
     index, cause, ms = _reach(f"{base}/wp-json/", target.verify, timeout)
@@ -448,7 +461,7 @@ def _api_code(exc: ApiError) -> str:
     return ""
 
 
-def _store_system_status(rec: _Recorder, client) -> dict[str, Any]:
+def _store_system_status(rec: _Recorder, client: WooClient) -> dict[str, Any]:
     try:
         body = client.call("GET", "/system_status")
     except ApiError as exc:
@@ -475,7 +488,7 @@ def _store_system_status(rec: _Recorder, client) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _store_variations(rec: _Recorder, client) -> None:
+def _store_variations(rec: _Recorder, client: WooClient) -> None:
     try:
         exists = client.probe_variations_route()
     except ApiError as exc:
@@ -501,7 +514,8 @@ def _store_timezone(rec: _Recorder, index: Any, sample: list[dict[str, Any]]) ->
     offset_hours = index.get("gmt_offset") if isinstance(index, dict) else None
     inferred: float | None = None
     for row in sample[:1]:
-        local, gmt = row.get("date_modified"), row.get("date_modified_gmt")
+        local: Any = row.get("date_modified")  # anything: what is not an ISO string infers nothing
+        gmt: Any = row.get("date_modified_gmt")
         try:
             inferred = (datetime.fromisoformat(local) - datetime.fromisoformat(gmt)).total_seconds() / 60
         except (TypeError, ValueError):
@@ -524,7 +538,7 @@ def _store_timezone(rec: _Recorder, index: Any, sample: list[dict[str, Any]]) ->
                 "it from)", timezone=None)
 
 
-def _store_write_test(rec: _Recorder, client) -> None:
+def _store_write_test(rec: _Recorder, client: WooClient) -> None:
     from storeflow.connectors.woocommerce import ConsentNotStored
     from storeflow.connectors.woocommerce_models import CONSENT_META
 
@@ -576,7 +590,7 @@ SCOPE_PROBES = (
 )
 
 
-def _pos_client(target: PosTarget, timeout: float):
+def _pos_client(target: PosTarget, timeout: float) -> SquareClient:
     from storeflow.connectors.square import SquareClient
 
     return SquareClient(target.base_url, target.token, max_attempts=1, timeout=timeout, verify=target.verify,
@@ -596,13 +610,9 @@ def check_pos(target: PosTarget, *, timeout: float = 10.0) -> list[Check]:
                                       f"no access token (credentials: {target.credentials})"))
         rec.skip(POS_CHECKS[1:], "skipped: incomplete configuration")
         return rec.checks
-    if target.credentials.startswith("demo") and not _is_loopback(base):
-        rec.add("credentials", FAIL, "no POS token configured (set the connection's password or "
-                "STOREFLOW_POS_TOKEN); the demo token only opens the local simulator")
-    elif target.credentials.startswith("demo"):
-        rec.add("credentials", WARN, "demo token of the local simulator", source=target.credentials)
-    else:
-        rec.add("credentials", OK, f"token from {target.credentials}", source=target.credentials)
+    _credentials_verdict(rec, target.credentials, base, found="token", demo="demo token",
+                         missing="no POS token configured (set the connection's password or "
+                         "STOREFLOW_POS_TOKEN); the demo token only opens the local simulator")
 
     reach, cause, ms = _reach(f"{base}/v2/locations", target.verify, timeout)
     if reach is None:
@@ -643,7 +653,7 @@ def check_pos(target: PosTarget, *, timeout: float = 10.0) -> list[Check]:
     return rec.checks
 
 
-def _pos_permissions(rec: _Recorder, client, location_ids: list[str]) -> None:
+def _pos_permissions(rec: _Recorder, client: SquareClient, location_ids: list[str]) -> None:
     try:
         status = client.request("POST", "/oauth2/token/status").json_body or {}  # RetrieveTokenStatus: no body
     except ApiError as exc:
@@ -678,8 +688,8 @@ def _pos_permissions(rec: _Recorder, client, location_ids: list[str]) -> None:
                 scopes=sorted(scopes), missing=[], expires_at=expires, source="oauth2/token/status")
 
 
-def _pos_permissions_by_probes(rec: _Recorder, client, location_ids: list[str]) -> None:
-    probes = list(SCOPE_PROBES)
+def _pos_permissions_by_probes(rec: _Recorder, client: SquareClient, location_ids: list[str]) -> None:
+    probes: list[tuple[str, str, str, dict[str, object] | None]] = list(SCOPE_PROBES)
     if location_ids:
         probes.append(("ORDERS_READ", "POST", "/v2/orders/search", {"location_ids": location_ids[:1], "limit": 1}))
         probes.append(("INVOICES_READ", "GET", "/v2/invoices", {"location_id": location_ids[0], "limit": 1}))

@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storeflow.campaigns.optouts import ONE_CLICK_BODY, TokenError, record_optout, verify_token
 
@@ -32,10 +33,10 @@ log = logging.getLogger(__name__)
 class BodySizeLimit:
     """ASGI middleware: 413 for a request whose declared or streamed body passes ``max_bytes``."""
 
-    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -45,7 +46,7 @@ class BodySizeLimit:
             return
         seen = 0
 
-        async def limited_receive() -> dict:
+        async def limited_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
@@ -64,7 +65,7 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Any) -> None:
+async def _too_large(send: Send) -> None:
     body = b'{"error": "request body too large"}'
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
@@ -75,7 +76,7 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</titl
 <body style="font-family:sans-serif;max-width:32em;margin:3em auto">{body}</body></html>"""
 
 
-def create_unsubscribe_app(engine: Engine, shop_name: str | None = None):
+def create_unsubscribe_app(engine: Engine, shop_name: str | None = None) -> FastAPI:
     """FastAPI app: ``GET /u/{token}`` confirmation page, ``POST /u/{token}`` one-click unsubscribe.
 
     GET never unsubscribes (mail scanners follow links). POST needs the RFC 8058 body

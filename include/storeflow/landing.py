@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 from storeflow.settings import Settings, get_settings
 
-__all__ = ["LandingZone", "page_key", "sanitise_run_id"]
+__all__ = ["LandingZone", "ObjectStore", "page_key", "sanitise_run_id"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _STREAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -101,11 +101,16 @@ def decode_page(data: bytes) -> list[dict]:
     return [json.loads(line) for line in gzip.decompress(data).decode("utf-8").splitlines() if line.strip()]
 
 
-class _Backend(Protocol):
-    def put(self, key: str, data: bytes, content_type: str) -> None: ...
-    def get(self, key: str) -> bytes: ...
-    def keys(self, prefix: str) -> Iterator[str]: ...
-    def uri(self, key: str) -> str: ...
+class ObjectStore(Protocol):
+    """What reports, Data Docs and the UI need from a landing zone (:class:`LandingZone` has it).
+
+    Code that only stores or reads objects takes this, so tests can pass any small store.
+    """
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = ...) -> str: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def list_keys(self, prefix: str = "") -> list[str]: ...
+    def uri_for(self, key: str) -> str: ...
 
 
 @dataclass
@@ -202,7 +207,7 @@ class LandedPage:
 class LandingZone:
     """Raw pages, reports and Data Docs in a local folder or an S3 prefix."""
 
-    def __init__(self, backend: _Backend) -> None:
+    def __init__(self, backend: _LocalBackend | _S3Backend) -> None:
         self._backend = backend
 
     # --- construction ---------------------------------------------------------------------------

@@ -9,14 +9,18 @@
   ``COPY ..., column col: "value"`` contexts, ``invalid input syntax for type T: "value"``, and
   SQLAlchemy's ``[parameters: ...]`` block -> ``<redacted>``.
 
-Ids, timestamps, counts and SQL text stay readable. The result is idempotent (redacting twice changes
-nothing more).
+Values the caller knows to be personal (``known``: e.g. a quarantined row's email and names) are masked
+first, keeping two characters as a hint (``ja***``). Ids, timestamps, counts and SQL text stay readable.
+The result is idempotent (redacting twice changes nothing more).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
+
+from storeflow.logscan import mask
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+'!#$&*/=?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _PHONE_CANDIDATE = re.compile(r"(?<![\w.:/@-])(\+?\(?\d[\d ().\-]{6,22}\d)(?![\w:/@-])")
@@ -60,11 +64,15 @@ def _valid_numbers(text: str, region: str | None) -> str:
     return text
 
 
-def redact(text: Any, *, region: str | None = None) -> str:
-    """``text`` (anything; ``str()`` is applied) with emails, phone numbers and quoted DB values masked."""
+def redact(text: Any, *, region: str | None = None, known: Iterable[str] = ()) -> str:
+    """``text`` (anything; ``str()`` is applied) with the ``known`` personal values, emails, phone numbers
+    and quoted DB values masked."""
     if text is None:
         return ""
     out = str(text)
+    for value in sorted(known, key=len, reverse=True):
+        if len(value) >= 3:
+            out = out.replace(value, mask(value))
     for pattern, repl in _DB_VALUES:
         out = pattern.sub(repl, out)
     out = EMAIL.sub("<email>", out)

@@ -11,10 +11,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from storeflow import profile
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from storeflow.connectors.square import SquareClient
+    from storeflow.connectors.woocommerce import WooClient
+    from storeflow.landing import LandingZone
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
 
@@ -149,7 +156,7 @@ def connection_from_env(conn_id: str) -> ConnectionFields | None:
                             password=unquote(parts.password) if parts.password else None, extra=extra)
 
 
-def pos_client(fields: ConnectionFields | None, conn_id: str = "storeflow_pos", **kwargs: Any):
+def pos_client(fields: ConnectionFields | None, conn_id: str = "storeflow_pos", **kwargs: Any) -> SquareClient:
     """The POS client for a connection (host = base URL, password = access token), else the settings."""
     from storeflow.connectors.square import SquareClient
     from storeflow.settings import get_settings
@@ -163,7 +170,7 @@ def pos_client(fields: ConnectionFields | None, conn_id: str = "storeflow_pos", 
     return SquareClient(base, fields.password, conn_id=conn_id, verify=fields.verify(), **kwargs)
 
 
-def store_client(fields: ConnectionFields | None, conn_id: str = "storeflow_store", **kwargs: Any):
+def store_client(fields: ConnectionFields | None, conn_id: str = "storeflow_store", **kwargs: Any) -> WooClient:
     """The store client for a connection (host = base URL, login/password = consumer key/secret,
     ``extra.auth``), else the settings."""
     from storeflow.connectors.woocommerce import WooClient
@@ -201,13 +208,41 @@ class Resources:
         """The connection ``conn_id`` when it is defined."""
         return self.connections.get(conn_id)
 
-    def pos_client(self, **kwargs: Any):
+    def pos_client(self, **kwargs: Any) -> SquareClient:
         """The POS client (``storeflow_pos``, else ``STOREFLOW_POS_*``; demo fallbacks only in the demo profile)."""
         return pos_client(self.fields("storeflow_pos"), **kwargs)
 
-    def store_client(self, **kwargs: Any):
+    def store_client(self, **kwargs: Any) -> WooClient:
         """The store client (``storeflow_store``, else ``STOREFLOW_STORE_*``)."""
         return store_client(self.fields("storeflow_store"), **kwargs)
+
+    def warehouse_url(self) -> str | None:
+        """The warehouse URL (``storeflow_warehouse`` ``extra.url``); None for the configured default."""
+        conn = self.fields("storeflow_warehouse")
+        return conn.extra.get("url") if conn is not None else None
+
+    def warehouse_engine(self) -> Engine:
+        """A migrated warehouse engine for :meth:`warehouse_url`."""
+        from storeflow.warehouse.db import connect_warehouse
+
+        return connect_warehouse(self.warehouse_url())
+
+    def landing_zone(self) -> LandingZone:
+        """The landing zone: S3 when ``storeflow_landing`` names a bucket (``extra.url`` or host;
+        login/password = AWS key pair, ``extra.endpoint_url``, ``extra.region_name``), else the settings."""
+        from storeflow.landing import LandingZone
+
+        conn = self.fields("storeflow_landing")
+        if conn is None:
+            return LandingZone.from_settings()
+        session = None
+        if conn.login:
+            import boto3
+
+            session = boto3.session.Session(aws_access_key_id=conn.login, aws_secret_access_key=conn.password,
+                                            region_name=conn.extra.get("region_name", "us-east-1"))
+        return LandingZone.from_url(conn.extra.get("url") or f"s3://{conn.host}",
+                                    endpoint_url=conn.extra.get("endpoint_url"), session=session)
 
     def smtp(self, settings: Any) -> SmtpConfig:
         """The SMTP relay (``storeflow_smtp``, else ``STOREFLOW_SMTP_*``)."""
@@ -225,13 +260,3 @@ class Resources:
             return SmsConfig.from_settings(settings)
         return SmsConfig.build(base_url=conn.base_url, account_sid=conn.login, auth_token=conn.password,
                                from_number=conn.extra.get("from"), settings=settings)
-
-    def senders(self, settings: Any) -> dict[str, Any]:
-        """The campaign senders; a channel whose credentials are missing gets ``None`` (see ``default_senders``)."""
-        from storeflow.campaigns.senders import default_senders
-
-        try:
-            sms: SmsConfig | None = self.sms(settings)
-        except profile.MissingCredential:
-            sms = None
-        return default_senders(settings, smtp=self.smtp(settings), sms=sms)

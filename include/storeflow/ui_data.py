@@ -13,19 +13,20 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine, and_, func, select, true
 
-from storeflow.landing import sanitise_run_id
-from storeflow.logscan import EMAIL_RE, PHONE_RE, mask
+from storeflow.landing import ObjectStore, sanitise_run_id
+from storeflow.logscan import mask
 from storeflow.privacy.scrub import PERSONAL_KEYS
+from storeflow.redaction import redact
 from storeflow.sync.freshness import limits as freshness_limits
 from storeflow.warehouse.schema import alert_incidents, push_state, quarantine, sync_runs
 
 __all__ = [
     "DATADOCS_PREFIX", "REPORT_PREFIXES", "Incident", "QuarantinePage", "QuarantineRow", "ReportLink",
-    "Reports", "RunView", "StreamHealth", "landing_key", "list_reports", "mask_payload", "mask_text",
+    "Reports", "RunView", "StreamHealth", "landing_key", "list_reports", "mask_payload",
     "open_incidents", "push_summary", "quarantine_page", "read_report", "run_counts", "run_view", "sync_health",
     "task_run_counts",
 ]
@@ -36,14 +37,6 @@ CAMPAIGNS_PREFIX = "reports/campaigns"
 #: landing-zone prefixes the pages may serve (raw pages and GDPR exports are never served)
 REPORT_PREFIXES = (DATADOCS_PREFIX + "/", "reports/")
 MASKED = "***"
-
-
-class Landing(Protocol):
-    """What the pages need from a landing zone (``storeflow.landing.LandingZone`` has it)."""
-
-    def list_keys(self, prefix: str = "") -> list[str]: ...
-    def get_bytes(self, key: str) -> bytes: ...
-    def uri_for(self, key: str) -> str: ...
 
 
 # --- counts of one run (one truth for log, table, page and asset event) -------------------------
@@ -158,7 +151,7 @@ def sync_health(engine: Engine, now: datetime | None = None) -> list[StreamHealt
             last_dag_id=r.dag_id, last_finished_at=r.finished_at, last_success=successes.get(r.stream),
             rows=counts["rows"], changed=counts["changed"], pushed=counts["pushed"], errors=counts["errors"],
             quarantined=counts["quarantined"], data_docs=counts["data_docs"],
-            last_error=mask_text(r.error) if r.error else None,
+            last_error=redact(r.error) if r.error else None,
         )
     for stream in watched:
         out.setdefault(stream, StreamHealth(stream, None, None, None, None, None, None))
@@ -186,15 +179,6 @@ def push_summary(engine: Engine) -> list[dict[str, Any]]:
 
 
 # --- quarantine ---------------------------------------------------------------------------------
-def mask_text(text: str, personal: set[str] | None = None) -> str:
-    """``text`` with emails, E.164 phones and the given personal values masked (``ab***``)."""
-    for value in sorted(personal or (), key=len, reverse=True):
-        if len(value) >= 3:
-            text = text.replace(value, mask(value))
-    text = EMAIL_RE.sub(lambda m: mask(m.group(0)), text)
-    return PHONE_RE.sub(lambda m: mask(m.group(0)), text)
-
-
 def _personal_values(value: Any, out: set[str]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
@@ -211,7 +195,7 @@ def mask_payload(value: Any) -> Any:
     """A copy of a payload with personal fields (emails, phones, names, addresses…) masked.
 
     Keys in :data:`storeflow.privacy.scrub.PERSONAL_KEYS` have their scalar values masked wherever they
-    appear; emails and phone numbers inside other strings are masked too.
+    appear; other strings go through :func:`storeflow.redaction.redact`.
     """
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -224,7 +208,7 @@ def mask_payload(value: Any) -> Any:
     if isinstance(value, list):
         return [mask_payload(v) for v in value]
     if isinstance(value, str):
-        return mask_text(value)
+        return redact(value)
     return value
 
 
@@ -289,7 +273,7 @@ def quarantine_page(engine: Engine, *, stream: str | None = None, rule: str | No
         personal: set[str] = set()
         _personal_values(r.payload, personal)
         out.append(QuarantineRow(r.id, r.stream, r.source_system, r.source_id, r.rule,
-                                 mask_text(r.reason or "", personal), r.run_id, r.created_at, r.resolved_at,
+                                 redact(r.reason or "", known=personal), r.run_id, r.created_at, r.resolved_at,
                                  mask_payload(r.payload)))
     return QuarantinePage(out, total, streams, rules, runs)
 
@@ -324,7 +308,7 @@ class Reports:
         return self.campaigns[0] if self.campaigns else None
 
 
-def _dated_reports(landing: Landing, prefix: str, kind: str) -> list[ReportLink]:
+def _dated_reports(landing: ObjectStore, prefix: str, kind: str) -> list[ReportLink]:
     out = []
     for key in landing.list_keys(prefix):
         parts = key.split("/")
@@ -334,7 +318,7 @@ def _dated_reports(landing: Landing, prefix: str, kind: str) -> list[ReportLink]
     return sorted(out, key=lambda r: r.label, reverse=True)
 
 
-def _datadocs(landing: Landing) -> list[ReportLink]:
+def _datadocs(landing: ObjectStore) -> list[ReportLink]:
     out = []
     for key in landing.list_keys(DATADOCS_PREFIX):
         parts = key.split("/")
@@ -344,7 +328,7 @@ def _datadocs(landing: Landing) -> list[ReportLink]:
     return sorted(out, key=lambda r: (r.run or "", r.stream or ""), reverse=True)
 
 
-def list_reports(landing: Landing, *, run_id: str | None = None) -> Reports:
+def list_reports(landing: ObjectStore, *, run_id: str | None = None) -> Reports:
     """Scoring reports and campaign uplift reports (newest first) and Data Docs (of ``run_id`` if given)."""
     docs = _datadocs(landing)
     if run_id:
@@ -357,7 +341,7 @@ def list_reports(landing: Landing, *, run_id: str | None = None) -> Reports:
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$")
 
 
-def read_report(landing: Landing, key: str) -> tuple[bytes, str]:
+def read_report(landing: ObjectStore, key: str) -> tuple[bytes, str]:
     """``(bytes, content type)`` of a report or Data Docs file; ``FileNotFoundError`` for anything else.
 
     Only keys under :data:`REPORT_PREFIXES` are served (never raw pages or GDPR exports).
@@ -396,7 +380,7 @@ def _real_run_id(engine: Engine, run_id: str, dag_id: str | None) -> str:
     return candidates[0] if len(candidates) == 1 else run_id
 
 
-def run_view(engine: Engine, landing: Landing, run_id: str, dag_id: str | None = None) -> RunView:
+def run_view(engine: Engine, landing: ObjectStore, run_id: str, dag_id: str | None = None) -> RunView:
     """The sync records (with :func:`run_counts`), quarantine count and Data Docs of one DAG run.
 
     ``run_id`` may also be the sanitised form the landing zone uses (Data Docs folders), e.g.
@@ -412,7 +396,7 @@ def run_view(engine: Engine, landing: Landing, run_id: str, dag_id: str | None =
             select(quarantine.c.stream, quarantine.c.source_id).where(quarantine.c.run_id == run_id)
             .distinct().subquery())).scalar_one()
     runs = [{"stream": r.stream, "task_id": r.task_id, "status": r.status, "finished_at": r.finished_at,
-             "error": mask_text(r.error) if r.error else None, **run_counts(r)} for r in rows]
+             "error": redact(r.error) if r.error else None, **run_counts(r)} for r in rows]
     return RunView(dag_id, run_id, runs, n_quarantined, list_reports(landing, run_id=run_id))
 
 

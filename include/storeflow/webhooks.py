@@ -185,7 +185,8 @@ def create_webhook_receiver(secrets: WebhookSecrets | None = None, engine: Engin
             return JSONResponse({"error": "invalid JSON"}, status_code=400)
         if not isinstance(payload, dict) or not payload.get("event_id"):
             return JSONResponse({"error": "event_id missing"}, status_code=400)
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        raw_data = payload.get("data")
+        data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         fresh = _record(engine, {
             "source": "square", "event_id": str(payload["event_id"])[:128],
             "topic": str(payload.get("type") or "")[:128] or None,
@@ -198,7 +199,10 @@ def create_webhook_receiver(secrets: WebhookSecrets | None = None, engine: Engin
 
 
 def app_from_env() -> FastAPI:
-    """The receiver for the configured warehouse and env secrets (``uvicorn --factory storeflow.webhooks:app_from_env``)."""
+    """The receiver for the configured warehouse and env secrets.
+
+    Serve it with ``uvicorn --factory storeflow.webhooks:app_from_env``.
+    """
     from storeflow.warehouse.db import connect_warehouse
 
     return create_webhook_receiver(WebhookSecrets.from_env(), engine=connect_warehouse())

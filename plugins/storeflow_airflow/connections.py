@@ -54,31 +54,18 @@ def warehouse_url(conn_id: str = "storeflow_warehouse") -> str | None:
     return uri.replace("postgres://", "postgresql+psycopg://", 1).replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-def warehouse_engine(conn_id: str = "storeflow_warehouse"):
-    """A migrated warehouse engine."""
-    from storeflow.warehouse.db import connect_warehouse
+def warehouse_engine():
+    """A migrated warehouse engine (``storeflow_warehouse``, else the configured default)."""
+    from storeflow_airflow.resources import task_resources
 
-    return connect_warehouse(warehouse_url(conn_id))
+    return task_resources().warehouse_engine()
 
 
-def landing_zone(conn_id: str = "storeflow_landing"):
-    """The landing zone: S3 when the connection names a bucket, else the local folder."""
-    from storeflow.landing import LandingZone
+def landing_zone():
+    """The landing zone: S3 when ``storeflow_landing`` names a bucket, else the local folder."""
+    from storeflow_airflow.resources import task_resources
 
-    conn = optional_connection(conn_id)
-    if conn is None:
-        return LandingZone.from_settings()
-    extra = conn.extra_dejson or {}
-    session = None
-    if conn.login:
-        import boto3
-
-        session = boto3.session.Session(
-            aws_access_key_id=conn.login, aws_secret_access_key=conn.password,
-            region_name=extra.get("region_name", "us-east-1"),
-        )
-    return LandingZone.from_url(extra.get("url") or f"s3://{conn.host}", endpoint_url=extra.get("endpoint_url"),
-                                session=session)
+    return task_resources().landing_zone()
 
 
 class StoreflowPosHook(BaseHook):

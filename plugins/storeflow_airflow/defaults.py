@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from airflow.sdk import Asset
 
+from storeflow import jobs
 from storeflow_airflow.notifiers import FailureAlertNotifier, RecoveryNotifier
 
 OWNER = "storeflow"
+START_DATE = datetime(2026, 1, 1)
 
-# Assets that link the DAGs (producers set them as outlets, consumers schedule on them)
-CATALOG = Asset("warehouse://catalog")
-ORDERS = Asset("warehouse://orders")
-CUSTOMERS = Asset("warehouse://customers")
-CUSTOMER_SCORES = Asset("warehouse://customer_scores")
+# Assets that link the DAGs (producers set them as outlets, consumers schedule on them): the job table's URIs
+CATALOG = Asset(jobs.CATALOG)
+ORDERS = Asset(jobs.ORDERS)
+CUSTOMERS = Asset(jobs.CUSTOMERS)
+CUSTOMER_SCORES = Asset(jobs.CUSTOMER_SCORES)
+#: the job table's asset URI → its Asset
+ASSETS = {jobs.CATALOG: CATALOG, jobs.ORDERS: ORDERS, jobs.CUSTOMERS: CUSTOMERS,
+          jobs.CUSTOMER_SCORES: CUSTOMER_SCORES}
 
 # Pools (created by `make airflow` / the compose init; absent pools fall back in dag.test)
-POS_API_POOL = "pos_api"  # POS catalog writes are single-writer per seller
-STORE_API_POOL = "store_api"
+POS_API_POOL = jobs.POS_API_POOL  # POS catalog writes are single-writer per seller
+STORE_API_POOL = jobs.STORE_API_POOL
+
+
+def dag_args(dag_id: str, description: str, *, schedule: Any, tags: tuple[str, ...] | list[str],
+             **extra: Any) -> dict:
+    """The ``@dag`` arguments every storeflow DAG shares (one run at a time, no catch-up, alerting)."""
+    return {"dag_id": dag_id, "description": description, "schedule": schedule, "start_date": START_DATE,
+            "catchup": False, "max_active_runs": 1, "default_args": default_args(), "tags": list(tags),
+            **extra}
 
 
 def default_args(**overrides) -> dict:

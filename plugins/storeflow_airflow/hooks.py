@@ -37,18 +37,37 @@ def _fields(hook: Any, conn_id: str):
     return fields
 
 
-class PosHook(StoreflowPosHook):
-    """``storeflow_pos``: host = base URL, password = access token, extra ``ca_bundle``."""
+class _DoctorHook:
+    """What both connection types share: the form layout and "Test connection" through ``doctor()``."""
 
-    conn_type = "storeflow_pos"
-    hook_name = "storeflow POS (Square API)"
+    provider_connection: str  # the connection's entry in :mod:`storeflow.airflow_provider`
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Form layout (Airflow before 3.2; later versions read it from the provider info)."""
-        from storeflow.airflow_provider import POS_CONNECTION
+        from storeflow import airflow_provider
 
-        return _field_behaviour(POS_CONNECTION)
+        return _field_behaviour(getattr(airflow_provider, cls.provider_connection))
+
+    def doctor(self) -> Any:
+        """The ``storeflow doctor`` report of this connection."""
+        raise NotImplementedError
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test connection" (read-only): ``(no FAIL, summary)``."""
+        try:
+            report = self.doctor()
+        except Exception as exc:  # noqa: BLE001 - shown to the user in the UI, never raised
+            return False, f"{type(exc).__name__}: {exc}"
+        return report.ok, report.summary()
+
+
+class PosHook(_DoctorHook, StoreflowPosHook):
+    """``storeflow_pos``: host = base URL, password = access token, extra ``ca_bundle``."""
+
+    conn_type = "storeflow_pos"
+    hook_name = "storeflow POS (Square API)"
+    provider_connection = "POS_CONNECTION"
 
     def target(self):
         """The connection as a :class:`storeflow.doctor.PosTarget` (raises when it does not exist)."""
@@ -64,27 +83,13 @@ class PosHook(StoreflowPosHook):
 
         return run_doctor(None, self.target(), timeout=timeout)
 
-    def test_connection(self) -> tuple[bool, str]:
-        """Airflow's "Test connection": ``(no FAIL, summary)``."""
-        try:
-            report = self.doctor()
-        except Exception as exc:  # noqa: BLE001 - shown to the user in the UI, never raised
-            return False, f"{type(exc).__name__}: {exc}"
-        return report.ok, report.summary()
 
-
-class StoreHook(StoreflowStoreHook):
+class StoreHook(_DoctorHook, StoreflowStoreHook):
     """``storeflow_store``: host = store URL, login/password = consumer key/secret, extra ``auth``, ``ca_bundle``."""
 
     conn_type = "storeflow_store"
     hook_name = "storeflow store (WooCommerce REST API)"
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Form layout (Airflow before 3.2; later versions read it from the provider info)."""
-        from storeflow.airflow_provider import STORE_CONNECTION
-
-        return _field_behaviour(STORE_CONNECTION)
+    provider_connection = "STORE_CONNECTION"
 
     def target(self):
         """The connection as a :class:`storeflow.doctor.StoreTarget` (raises when it does not exist)."""
@@ -100,14 +105,6 @@ class StoreHook(StoreflowStoreHook):
         from storeflow.doctor import run_doctor
 
         return run_doctor(self.target(), None, write_test=write_test, timeout=timeout)
-
-    def test_connection(self) -> tuple[bool, str]:
-        """Airflow's "Test connection" (read-only): ``(no FAIL, summary)``."""
-        try:
-            report = self.doctor()
-        except Exception as exc:  # noqa: BLE001 - shown to the user in the UI, never raised
-            return False, f"{type(exc).__name__}: {exc}"
-        return report.ok, report.summary()
 
 
 def run_connection_checks(system: str, *, conn_id: str | None = None, write_test: bool = False) -> dict[str, Any]:

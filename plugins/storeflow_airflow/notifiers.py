@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 
-from storeflow_airflow.connections import optional_connection, warehouse_engine
+from storeflow_airflow.connections import connection_fields, optional_connection, warehouse_engine
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +15,8 @@ log = logging.getLogger(__name__)
 def alert_channels() -> list:
     """Channels configured by the ``storeflow_alerts`` (Slack webhook) and ``storeflow_smtp`` connections."""
     from storeflow.alerts import EmailChannel, SlackWebhookChannel
+    from storeflow.resources import Resources
+    from storeflow.settings import get_settings
 
     channels: list = []
     slack = optional_connection("storeflow_alerts")
@@ -25,16 +27,11 @@ def alert_channels() -> list:
         )
         if url:
             channels.append(SlackWebhookChannel(url))
-    smtp = optional_connection("storeflow_smtp")
-    if smtp is not None:
-        extra = smtp.extra_dejson or {}
-        recipients = extra.get("to") or extra.get("alert_to")
-        if recipients:
-            channels.append(EmailChannel(
-                smtp.host or "127.0.0.1", int(smtp.port or 25), extra.get("from", "storeflow@localhost"),
-                [recipients] if isinstance(recipients, str) else list(recipients),
-                user=smtp.login or None, password=smtp.password or None, starttls=bool(extra.get("starttls")),
-            ))
+    fields = connection_fields("storeflow_smtp")
+    if fields is not None:  # read now, not cached: alerts follow the connection as it is
+        smtp = Resources({"storeflow_smtp": fields}).smtp(get_settings())
+        if smtp.alert_to:
+            channels.append(EmailChannel(smtp))
     return channels
 
 
@@ -69,7 +66,7 @@ class FailureAlertNotifier(BaseNotifier):
         exc = context.get("exception")
         error = f"{type(exc).__name__}: {exc}" if exc else "unknown error"
         if type(exc).__name__ == "QualityGateFailed":  # DQ: the alert points at the Data Docs
-            from storeflow.quality.gate import dq_alert
+            from storeflow.quality.judge import dq_alert
 
             summary = getattr(exc, "summary", None) or {}
             alert = dq_alert(exc, stream=summary.get("suite") or ti.task_id, source_system=summary.get("source", "-"),

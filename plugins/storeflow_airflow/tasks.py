@@ -96,24 +96,48 @@ def client_for(source_system: str):
     return resources.pos_client() if source_system == "pos" else resources.store_client()
 
 
-def extract_stream(stream: str, full: bool = False) -> dict[str, Any]:
-    """Land and load one stream into the warehouse (incremental unless ``full``)."""
-    from storeflow.sync.extract import run_stream
-    from storeflow.sync.registry import get_stream
-    from storeflow_airflow.connections import landing_zone, warehouse_engine
+def run_job_step(dag_id: str, task_id: str, full: bool | None = None) -> dict[str, Any]:
+    """Run this task's step of job ``dag_id`` (:mod:`storeflow.jobs`) with the library's step function."""
+    from storeflow.jobs import Extract, get_job
 
-    spec = get_stream(stream)
+    step = get_job(dag_id).step(task_id)
+    if isinstance(step, Extract):
+        return _extract_step(step, full)
+    return _push_step(step)
+
+
+def _extract_step(step: Any, full: bool | None) -> dict[str, Any]:
+    """Land and load one stream (:func:`storeflow.run_job.run_extract`); announce it, alert on quarantine."""
+    from storeflow.run_job import run_extract
+    from storeflow_airflow.connections import landing_zone, warehouse_engine
+    from storeflow_airflow.resources import task_resources
+
     meta = _run_meta()
     engine = warehouse_engine()
-    out = run_stream(
-        engine, landing_zone(), client_for(spec.source_system), spec,
-        run_id=meta["run_id"], logical_date=meta["logical_date"], full=full,
-        dag_id=meta["dag_id"], task_id=meta["task_id"],
-    )
-    story = _run_story(engine, meta, stream)
+    out = run_extract(step, engine, landing_zone(), task_resources(), run_id=meta["run_id"],
+                      logical_date=meta["logical_date"], dag_id=meta["dag_id"], task_id=meta["task_id"],
+                      full=full)
+    if step.lookback:  # a look-back re-read: the stream's own extract announces it and owns its alert
+        return out
+    story = _run_story(engine, meta, step.stream)
     announce(story)
-    _quarantine_alert(engine, stream, out, meta, story)
+    _quarantine_alert(engine, step.stream, out, meta, story)
     return out
+
+
+def _push_step(step: Any) -> dict[str, Any]:
+    """Run one push in its ``sync_runs`` record (:func:`storeflow.run_job.run_push`), summary line printed."""
+    from storeflow.run_job import run_push
+    from storeflow_airflow.connections import warehouse_engine
+    from storeflow_airflow.notifiers import alert_channels
+    from storeflow_airflow.resources import task_resources
+
+    meta = _run_meta()
+    engine = warehouse_engine()
+    result = run_push(step, engine, task_resources(), run_id=meta["run_id"], dag_id=meta["dag_id"],
+                      task_id=meta["task_id"], channels=alert_channels(), echo=print)
+    announce(_run_story(engine, meta, step.name))
+    return result.out
 
 
 def _quarantine_alert(engine: Any, stream: str, out: dict[str, Any], meta: dict[str, Any], story: Any) -> None:
@@ -143,117 +167,6 @@ def check_freshness() -> dict[str, Any]:
     print(f"[storeflow] freshness: {len(results) - len(stale)} fresh, stale: {', '.join(stale) or 'none'}")
     return {r.stream: {"fresh": r.fresh, "last_success": r.last_success.isoformat() if r.last_success else None}
             for r in results}
-
-
-def _recorded(stream: str, source_system: str, work) -> dict[str, Any]:
-    """Run ``work(record)`` inside a ``sync_runs`` record and log its one-line summary."""
-    from storeflow.warehouse.runs import RunRecord, finish_run, start_run
-    from storeflow_airflow.connections import warehouse_engine
-
-    context = get_current_context()
-    meta = _run_meta()
-    engine = warehouse_engine()
-    record = start_run(engine, RunRecord(
-        stream=stream, source_system=source_system, run_id=meta["run_id"], dag_id=meta["dag_id"],
-        task_id=meta["task_id"], window_start=context.get("data_interval_start"),
-        window_end=context.get("data_interval_end"),
-    ))
-    try:
-        out = work(engine, record, meta)
-    except BaseException as exc:
-        finish_run(engine, record, "failed", f"{type(exc).__name__}: {exc}")
-        print(record.summary_line("failed"))
-        raise
-    finish_run(engine, record, "success")
-    print(record.summary_line("success"))
-    announce(_run_story(engine, meta, stream))
-    return out
-
-
-def push_store_catalog() -> dict[str, Any]:
-    """POS prices and sellable stock → store, only what changed."""
-    from storeflow.sync.catalog import push_catalog
-
-    def work(engine, record, meta):
-        client = client_for("store")
-        result = push_catalog(engine, client, run_id=meta["run_id"])
-        record.rows_read, record.rows_changed, record.rows_pushed = result.considered, result.changed, result.pushed
-        record.requests, record.retries = client.stats.requests, client.stats.retries
-        record.details = result.as_dict()
-        if result.errors:
-            print(f"[storeflow] {len(result.errors)} store items rejected, e.g. {result.errors[:3]}")
-        return result.as_dict()
-
-    return _recorded("store_catalog_push", "store", work)
-
-
-def push_pos_movements() -> dict[str, Any]:
-    """Online order lines → POS stock movements (exactly once) and receipts for paid orders."""
-    from storeflow.sync.orders_push import push_movements, push_receipts
-
-    def work(engine, record, meta):
-        client = client_for("pos")
-        moved = push_movements(engine, client, run_id=meta["run_id"])
-        receipts = push_receipts(engine, client, run_id=meta["run_id"])
-        record.rows_changed = moved["adjustments"] + moved["reversals"]
-        record.rows_pushed = record.rows_changed + receipts
-        record.quarantined = moved["unmapped_lines"]
-        record.requests, record.retries = client.stats.requests, client.stats.retries
-        record.details = {**moved, "receipts": receipts}
-        return record.details
-
-    return _recorded("pos_adjustments_push", "pos", work)
-
-
-def push_customers_both_ways() -> dict[str, Any]:
-    """Golden-record values and opt-outs → POS and store; store customers → POS."""
-    from storeflow.sync.customers import push_customers
-
-    def work(engine, record, meta):
-        pos, store = client_for("pos"), client_for("store")
-        result = push_customers(engine, pos, store, run_id=meta["run_id"])
-        record.rows_read = result.considered
-        record.rows_pushed = sum(result.updated.values()) + sum(result.opt_outs.values()) + result.created_in_pos
-        record.rows_changed = record.rows_pushed
-        record.requests = pos.stats.requests + store.stats.requests
-        record.retries = pos.stats.retries + store.stats.retries
-        record.details = result.as_dict()
-        return record.details
-
-    return _recorded("customers_push", "both", work)
-
-
-def extract_recent_store_orders() -> dict[str, Any]:
-    """Re-read the last ``reconcile_orders_days`` of store orders (catches orders the hourly sync missed)."""
-    from datetime import timedelta
-
-    from storeflow.settings import get_settings
-    from storeflow.sync.extract import run_stream
-    from storeflow.sync.registry import get_stream
-    from storeflow_airflow.connections import landing_zone, warehouse_engine
-
-    meta = _run_meta()
-    since = datetime.now(UTC) - timedelta(days=get_settings().reconcile_orders_days)
-    return run_stream(warehouse_engine(), landing_zone(), client_for("store"), get_stream("store_orders"),
-                      run_id=meta["run_id"], logical_date=meta["logical_date"], since=since,
-                      dag_id=meta["dag_id"], task_id=meta["task_id"])
-
-
-def reconcile_stock() -> dict[str, Any]:
-    """Compare POS, store and warehouse stock; fix attributable drift; record and alert."""
-    from storeflow.sync.reconcile import reconcile_inventory
-    from storeflow_airflow.notifiers import alert_channels
-
-    def work(engine, record, meta):
-        store = client_for("store")
-        report = reconcile_inventory(engine, store, alert_channels(), run_id=meta["run_id"])
-        record.rows_read, record.rows_changed = report.skus_checked, len(report.drifts)
-        record.rows_pushed = report.push.get("pushed", 0)
-        record.requests, record.retries = store.stats.requests, store.stats.retries
-        record.details = report.as_dict()
-        return {k: v for k, v in report.as_dict().items() if k != "unexplained"}
-
-    return _recorded("reconcile_inventory", "both", work)
 
 
 def fit_scoring_models() -> dict[str, Any]:
@@ -382,3 +295,31 @@ def measure_all_campaigns() -> dict[str, Any]:
     result = measure_campaigns(warehouse_engine(), as_of, landing_zone())
     print(f"[storeflow] campaign measurement: {result.get('report')}")
     return result
+
+
+def erase_or_export_customer(params: dict[str, Any] | None) -> dict[str, Any]:
+    """GDPR request of the ``erase_customer`` DAG: erase one person, or export what storeflow holds.
+
+    Returns the erasure report (pseudonyms and counts), or only the export's location: XCom is not for
+    personal data.
+    """
+    from storeflow.privacy.access_export import export_customer
+    from storeflow.privacy.erasure import erase_customer
+    from storeflow_airflow.connections import landing_zone, warehouse_engine
+
+    p = params or {}
+    customer_id, email = p.get("customer_id") or None, p.get("email") or None
+    if bool(customer_id) == bool(email):
+        raise ValueError("set exactly one of the params customer_id and email")
+    if p.get("action", "erase") == "export":
+        doc = export_customer(warehouse_engine(), landing_zone(), customer_id=customer_id, email=email)
+        return {"export_uri": doc.get("export_uri"), "tables": sorted(doc["warehouse"])}
+    if not (p.get("requested_by") or "").strip():
+        raise ValueError("requested_by is required for an erasure")
+    dry_run = bool(p.get("dry_run", True))
+    report = erase_customer(
+        warehouse_engine(), landing_zone(), customer_id=customer_id, email=email,
+        pos_client=None if dry_run else client_for("pos"), store_client=None if dry_run else client_for("store"),
+        requested_by=p["requested_by"].strip(), dry_run=dry_run,
+    )
+    return report.as_dict()

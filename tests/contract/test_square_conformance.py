@@ -30,12 +30,12 @@ import requests
 
 from storeflow.connectors.http import ApiError
 from storeflow.connectors.square import SQUARE_VERSION, SquareClient
-from storeflow.simulators import pos_spec
-from storeflow.simulators.credentials import DEMO_POS_TOKEN
-from storeflow.simulators.pos import PosState, create_pos_app
-from storeflow.simulators.pos_common import parse_ts
-from storeflow.simulators.seed import generate_world
-from storeflow.simulators.serve import serve_in_thread
+from storeflow_simulators import pos_spec
+from storeflow_simulators.credentials import DEMO_POS_TOKEN
+from storeflow_simulators.pos import PosState, create_pos_app
+from storeflow_simulators.pos_common import parse_ts
+from storeflow_simulators.seed import generate_world
+from storeflow_simulators.serve import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
 FULL_SPEC = Path(os.environ.get("STOREFLOW_SQUARE_SPEC")
@@ -48,7 +48,7 @@ NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 def raw_spec() -> dict[str, Any]:
     if FULL_SPEC.exists():
         return json.loads(FULL_SPEC.read_text(encoding="utf-8"))
-    pkg = REPO / "include" / "storeflow" / "simulators" / pos_spec.SPEC_FILE
+    pkg = REPO / "include" / "storeflow_simulators" / pos_spec.SPEC_FILE
     return json.loads(pkg.read_text(encoding="utf-8"))
 
 
@@ -395,7 +395,7 @@ def test_vendored_subset_matches_squares_spec(raw_spec):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     expected = pos_spec.trim_spec(raw_spec, module.simulator_operations(raw_spec))
-    vendored = json.loads((REPO / "include" / "storeflow" / "simulators" / pos_spec.SPEC_FILE).read_text())
+    vendored = json.loads((REPO / "include" / "storeflow_simulators" / pos_spec.SPEC_FILE).read_text())
     assert vendored == json.loads(json.dumps(expected))
 
 
@@ -434,7 +434,7 @@ REFUSALS = [
 
 @pytest.fixture(scope="module")
 def sample_served():
-    from storeflow.simulators.pos_sample import sample_world
+    from storeflow_simulators.pos_sample import sample_world
 
     state = PosState.from_world(sample_world(NOW))
     handle = serve_in_thread(create_pos_app(state))

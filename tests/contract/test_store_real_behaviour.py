@@ -15,9 +15,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store import StoreState
+from storeflow_simulators.store_testing import running_store
+from tests.woo_signing import SdkOAuth
 
 API = "/wp-json/wc/v3"
 T0 = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)  # Paris = UTC+1 (winter)
@@ -25,38 +26,9 @@ DENIED_LIST = {"code": "woocommerce_rest_cannot_view", "message": "Sorry, you ca
                "data": {"status": 401}}
 
 
-class SdkOAuth(requests.auth.AuthBase):
-    """OAuth 1.0a query signing by the official ``woocommerce`` SDK (independent of the simulator)."""
-
-    def __init__(self, key: str = DEMO_STORE_KEY, secret: str = DEMO_STORE_SECRET) -> None:
-        self.key, self.secret = key, secret
-
-    def __call__(self, r):
-        from woocommerce.oauth import OAuth
-
-        r.url = OAuth(url=r.url, consumer_key=self.key, consumer_secret=self.secret, version="wc/v3",
-                      method=r.method, oauth_timestamp=int(time.time())).get_oauth_url()
-        return r
-
-
 @pytest.fixture
-def state() -> StoreState:
-    st = StoreState.from_world(small_world(T0))
-    st.clock.freeze(T0)
-    return st
-
-
-@pytest.fixture
-def store(state):
-    with running_store(state) as handle:
-        yield handle
-
-
-@pytest.fixture
-def http() -> requests.Session:
-    session = requests.Session()
-    session.auth = SdkOAuth()
-    return session
+def store_t0() -> datetime:
+    return T0
 
 
 def url(store, path: str) -> str:
@@ -487,7 +459,7 @@ def test_saved_state_keeps_behaviour(state):
 
 # --- the simulator cluster (demo and e2e) ------------------------------------------------------------------
 def test_cluster_store_defaults_to_paris_and_can_serve_https():
-    from storeflow.simulators.cluster import EPHEMERAL_PORTS, SimulatorCluster
+    from storeflow_simulators.cluster import EPHEMERAL_PORTS, SimulatorCluster
 
     with SimulatorCluster(seed=3, scale="tiny", ports=EPHEMERAL_PORTS, components=("store",),
                           store_https=True) as sims:
@@ -511,7 +483,7 @@ def test_requests_oauthlib_signatures_work_in_query_and_header(store):
     """The well-kept OAuth library storeflow's client uses, in both placements WooCommerce reads."""
     from requests_oauthlib import OAuth1
 
-    from storeflow.simulators.store_testing import store_oauth1
+    from storeflow_simulators.store_testing import store_oauth1
 
     query = requests.get(url(store, "/products"), params={"per_page": 3, "modified_after": "2020-01-01T00:00:00Z"},
                          auth=store_oauth1(), timeout=10)

@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.pos import PosState, create_pos_app
-from storeflow.simulators.pos_oauth import register_oauth
-from storeflow.simulators.pos_sample import sample_world
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.store import StoreState, create_store_app
-from storeflow.simulators.store_testing import small_world
-from tests.dags.conftest import airflow_env
+from scripts.airflow_env import airflow_env
+from storeflow_simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.pos import PosState, create_pos_app
+from storeflow_simulators.pos_oauth import register_oauth
+from storeflow_simulators.pos_sample import sample_world
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.store import StoreState, create_store_app
+from storeflow_simulators.store_testing import small_world
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

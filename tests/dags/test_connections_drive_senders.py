@@ -11,16 +11,17 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.sms import SmsState, create_sms_app
-from tests.dags.conftest import airflow_env
+from scripts.airflow_env import airflow_env
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.sms import SmsState, create_sms_app
 
 pytestmark = [pytest.mark.airflow]
 
 PROBE = r"""
 import json
 from storeflow.campaigns.senders import OutboundMessage
-from storeflow_airflow.resources import campaign_senders, sms_config
+from storeflow.settings import get_settings
+from storeflow_airflow.resources import campaign_senders, task_resources
 
 out = {}
 try:
@@ -31,7 +32,7 @@ except Exception as exc:
 out["sms_sender"] = senders["sms"] is not None
 if senders["sms"] is None:
     try:
-        sms_config()
+        task_resources().sms(get_settings())
     except Exception as exc:
         out["sms_error"] = str(exc)
 else:

@@ -9,7 +9,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from tests.dags.conftest import airflow_env
+from scripts.airflow_env import airflow_env
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -18,10 +18,10 @@ def test_erase_customer_dag_erases_and_records_the_opt_out(airflow_home, tmp_pat
     from storeflow.connectors.square import SquareClient
     from storeflow.connectors.woocommerce import WooClient
     from storeflow.landing import LandingZone
-    from storeflow.simulators.cluster import SimulatorCluster
-    from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
     from storeflow.warehouse import schema as S
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.cluster import SimulatorCluster
+    from storeflow_simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
     from tests.integration.test_gdpr import _golden, _load, _pick_people
 
     data_dir = tmp_path / "data"

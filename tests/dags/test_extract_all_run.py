@@ -8,15 +8,15 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from tests.dags.conftest import airflow_env
+from scripts.airflow_env import airflow_env
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 
 def test_extract_all_lands_and_loads_every_stream(airflow_home, tmp_path):
-    from storeflow.simulators.cluster import SimulatorCluster
     from storeflow.warehouse import schema as s
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.cluster import SimulatorCluster
 
     data_dir = tmp_path / "data"
     ports = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}

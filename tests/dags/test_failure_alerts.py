@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from tests.dags.conftest import airflow_env
+from scripts.airflow_env import airflow_env
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -27,9 +27,9 @@ def _dags_test(home, env_extra, dag_id: str) -> subprocess.CompletedProcess:
 
 
 def test_pos_outage_alerts_once_then_recovers(airflow_home, tmp_path):
-    from storeflow.simulators.cluster import SimulatorCluster
-    from storeflow.simulators.serve import serve_in_thread
-    from storeflow.simulators.webhook_sink import create_webhook_app
+    from storeflow_simulators.cluster import SimulatorCluster
+    from storeflow_simulators.serve import serve_in_thread
+    from storeflow_simulators.webhook_sink import create_webhook_app
 
     ports = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
     with SimulatorCluster(seed=9, scale="tiny", ports=ports) as sims, serve_in_thread(create_webhook_app()) as hook:
@@ -62,11 +62,11 @@ def test_one_outage_of_one_connection_is_one_incident(airflow_home, tmp_path):
     (named after the connection), not three."""
     from sqlalchemy import select
 
-    from storeflow.simulators.cluster import SimulatorCluster
-    from storeflow.simulators.serve import serve_in_thread
-    from storeflow.simulators.webhook_sink import create_webhook_app
     from storeflow.warehouse.db import connect_warehouse
     from storeflow.warehouse.schema import alert_incidents
+    from storeflow_simulators.cluster import SimulatorCluster
+    from storeflow_simulators.serve import serve_in_thread
+    from storeflow_simulators.webhook_sink import create_webhook_app
 
     ports = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
     data = tmp_path / "data"

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.dags.conftest import ROOT, airflow_env
+from scripts.airflow_env import ROOT, airflow_env, migrate_airflow_db
 from tests.dags.conftest import (
     airflow_home as airflow_home,  # the session's migrated AIRFLOW_HOME, shared here
 )
@@ -205,7 +205,7 @@ def airflow_ui_started(tmp_path_factory) -> Iterator[AirflowUI]:
     for var in ("STOREFLOW_WAREHOUSE_URL", "STOREFLOW_LANDING_URL", "STOREFLOW_S3_ENDPOINT_URL"):
         env.pop(var, None)
     airflow = [sys.executable, "-m", "airflow"]
-    subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    migrate_airflow_db(env, timeout=120)
     logs = {name: root / f"{name}.log" for name in ("api-server", "dag-processor")}
     procs: dict[str, subprocess.Popen] = {}
     try:

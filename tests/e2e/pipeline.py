@@ -1,75 +1,79 @@
-"""The sync DAGs' steps as plain calls (same library functions the DAG tasks call), for e2e tests."""
+"""The sync jobs of :mod:`storeflow.jobs` run with :func:`storeflow.run_job.run_job` (the code the DAG tasks
+run, one step at a time) against a simulator cluster and a warehouse, for e2e tests and the soak."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from storeflow import jobs
 from storeflow.alerts import Channel
 from storeflow.connectors.square import SquareClient
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.landing import LandingZone
-from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.sync.catalog import push_catalog
-from storeflow.sync.customers import push_customers
-from storeflow.sync.extract import run_stream
-from storeflow.sync.orders_push import push_movements, push_receipts
-from storeflow.sync.reconcile import reconcile_inventory
-from storeflow.sync.registry import all_streams, get_stream
-
-ALL = list(all_streams())
+from storeflow.run_job import run_job, run_stage
+from storeflow_simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
 
 
 @dataclass
 class Pipeline:
-    """One retailer's storeflow against a simulator cluster and a warehouse."""
+    """One retailer's storeflow against a simulator cluster and a warehouse (its own job resources).
+
+    ``rng`` shuffles the steps a DAG runs in parallel (None: table order).
+    """
 
     engine: Any
     pos_url: str
     store_url: str
     channels: list[Channel] = field(default_factory=list)
+    rng: random.Random | None = None
 
     def __post_init__(self) -> None:
         self.pos = SquareClient(self.pos_url, DEMO_POS_TOKEN, backoff_base=0.01, backoff_max=0.5)
-        self.store = WooClient(self.store_url, DEMO_STORE_KEY, DEMO_STORE_SECRET, backoff_base=0.01, backoff_max=0.5)
+        self.store = WooClient(self.store_url, DEMO_STORE_KEY, DEMO_STORE_SECRET, backoff_base=0.01,
+                               backoff_max=0.5)
         self.landing = LandingZone.from_settings()
 
+    # --- job resources (storeflow.run_job.JobResources) ---------------------------------------------------
+    def pos_client(self) -> SquareClient:
+        return self.pos
+
+    def store_client(self) -> WooClient:
+        return self.store
+
+    def warehouse_engine(self) -> Any:
+        return self.engine
+
+    def landing_zone(self) -> LandingZone:
+        return self.landing
+
+    # --- jobs -------------------------------------------------------------------------------------------
     def _run_id(self, name: str) -> str:
         return f"test__{name}__{uuid.uuid4().hex[:8]}"
 
-    def extract(self, *streams: str, full: bool = False, since=None) -> dict[str, dict]:
-        out = {}
-        for name in streams:
-            spec = get_stream(name)
-            client = self.pos if spec.source_system == "pos" else self.store
-            out[name] = run_stream(self.engine, self.landing, client, spec, run_id=self._run_id(name), full=full,
-                                   since=since)
-        return out
+    def _job(self, job: jobs.Job) -> dict[str, Any]:
+        results = run_job(job, self, run_id=self._run_id(job.dag_id), channels=self.channels, rng=self.rng)
+        return {task_id: r.value for task_id, r in results.items()}
+
+    def extract(self, *streams: str, full: bool = False) -> dict[str, dict]:
+        steps = [jobs.Extract(name, full=full) for name in streams]
+        results = run_stage(steps, self.engine, self.landing, self, run_id=self._run_id("extract"),
+                            rng=self.rng)
+        return {r.step.name: r.out for r in results.values()}
 
     def extract_all(self) -> None:
-        self.extract(*ALL, full=True)
+        self._job(jobs.EXTRACT_ALL)
 
     def sync_catalog(self):
-        self.extract("pos_locations", "pos_catalog", "pos_inventory", "store_products", "store_orders")
-        return push_catalog(self.engine, self.store, run_id=self._run_id("catalog"))
+        return self._job(jobs.SYNC_CATALOG)["push_store_catalog"]
 
     def sync_orders(self) -> dict[str, int]:
-        self.extract("pos_locations", "store_orders")
-        moved = push_movements(self.engine, self.pos, run_id=self._run_id("orders"))
-        moved["receipts"] = push_receipts(self.engine, self.pos, run_id=self._run_id("receipts"))
-        self.extract("pos_orders")
-        return moved
+        return self._job(jobs.SYNC_ORDERS)["push_pos_movements"]
 
     def sync_customers(self):
-        self.extract("pos_customers", "store_customers")
-        return push_customers(self.engine, self.pos, self.store, run_id=self._run_id("customers"))
+        return self._job(jobs.SYNC_CUSTOMERS)["push_customers"]
 
     def reconcile(self):
-        from datetime import UTC, datetime, timedelta
-
-        # as the DAG: missed orders applied first, then the full reads (counts that include them)
-        self.extract("store_orders", since=datetime.now(UTC) - timedelta(days=7))
-        push_movements(self.engine, self.pos, run_id=self._run_id("reconcile"))
-        self.extract("pos_inventory", "store_products", full=True)
-        return reconcile_inventory(self.engine, self.store, self.channels, run_id=self._run_id("reconcile"))
+        return self._job(jobs.RECONCILE_INVENTORY)["reconcile"]

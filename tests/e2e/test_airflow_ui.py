@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.dags.conftest import ROOT
+from scripts.airflow_env import ROOT
 from tests.e2e.conftest import chromium, expected_dag_ids, png_stats
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow]

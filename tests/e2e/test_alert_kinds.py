@@ -8,9 +8,10 @@ import pytest
 import requests
 
 from storeflow.alerts import EmailChannel, SlackWebhookChannel
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.smtp_sink import SmtpSink, SmtpState
-from storeflow.simulators.webhook_sink import create_webhook_app
+from storeflow.resources import SmtpConfig
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.smtp_sink import SmtpSink, SmtpState
+from storeflow_simulators.webhook_sink import create_webhook_app
 from tests.e2e.pipeline import Pipeline
 
 PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
@@ -21,7 +22,8 @@ def receivers():
     state = SmtpState()
     with serve_in_thread(create_webhook_app()) as hook, SmtpSink(state, port=0) as smtp:
         channels = [SlackWebhookChannel(f"{hook.url}/hooks/T1/B1/X1"),
-                    EmailChannel("127.0.0.1", smtp.port, "storeflow@example.com", ["oncall@example.com"])]
+                    EmailChannel(SmtpConfig("127.0.0.1", smtp.port, alert_from="storeflow@example.com",
+                                            alert_to=("oncall@example.com",)))]
 
         def delivered() -> tuple[list[str], list[str]]:
             slack = [p["body"]["text"] for p in requests.get(f"{hook.url}/api/payloads", timeout=5).json()]
@@ -34,7 +36,7 @@ def receivers():
 def test_dq_critical_failure_alerts_with_data_docs(sqlite_warehouse, receivers):
     from storeflow.alerts import raise_alert
     from storeflow.landing import LandingZone
-    from storeflow.quality.gate import dq_alert
+    from storeflow.quality.judge import dq_alert
     from storeflow.quality.quarantine import QualityGateFailed
     from storeflow.sync.extract import run_stream
     from storeflow.sync.streams import LoadResult, StreamSpec
@@ -83,8 +85,8 @@ def test_reconciliation_drift_alerts(sqlite_warehouse, receivers, monkeypatch):
     from sqlalchemy import select
 
     from storeflow.settings import get_settings
-    from storeflow.simulators.cluster import SimulatorCluster
     from storeflow.warehouse.schema import products, reconciliation_runs
+    from storeflow_simulators.cluster import SimulatorCluster
 
     channels, delivered = receivers
     monkeypatch.setenv("STOREFLOW_DRIFT_ALERT_UNITS", "3")

@@ -23,13 +23,13 @@ STORY = [
 
 def test_demo_tells_the_story_and_logs_no_personal_data(tmp_path):
     from storeflow.logscan import scan
-    from storeflow.simulators.credentials import (
+    from storeflow_simulators.credentials import (
         DEMO_POS_TOKEN,
         DEMO_SMS_TOKEN,
         DEMO_STORE_KEY,
         DEMO_STORE_SECRET,
     )
-    from storeflow.simulators.seed import generate_world
+    from storeflow_simulators.seed import generate_world
 
     # the tiny world is below the default data gate: lower it so BG/NBD really runs under Airflow
     env = {**os.environ, "STOREFLOW_DEMO_DIR": str(tmp_path), "STOREFLOW_MIN_PURCHASERS": "100",

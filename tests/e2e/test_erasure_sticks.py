@@ -13,8 +13,8 @@ PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 
 
 def test_erased_person_is_not_reloaded_nor_relanded(sqlite_warehouse, tmp_path, monkeypatch):
-    from storeflow.gdpr import erase_customer
-    from storeflow.simulators.cluster import SimulatorCluster
+    from storeflow.privacy.erasure import erase_customer
+    from storeflow_simulators.cluster import SimulatorCluster
 
     monkeypatch.setenv("STOREFLOW_PSEUDONYM_SECRET", "test-only-pseudonym-secret")
     with SimulatorCluster(seed=4, scale="tiny", ports=PORTS) as sims:

@@ -24,8 +24,8 @@ def _links(engine) -> dict[str, int]:
 
 @pytest.mark.parametrize("first", ["orders", "customers"])
 def test_orders_link_to_customers_in_either_load_order(tmp_path, first):
-    from storeflow.simulators.cluster import SimulatorCluster
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.cluster import SimulatorCluster
 
     second = "customers" if first == "orders" else "orders"
     with SimulatorCluster(seed=6, scale="tiny", ports=PORTS) as sims:

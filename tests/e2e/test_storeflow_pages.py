@@ -26,7 +26,7 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from tests.dags.conftest import ROOT, airflow_env
+from scripts.airflow_env import ROOT, airflow_env
 from tests.e2e.conftest import chromium, png_stats
 
 SCREENSHOTS = ROOT / "data" / "ui-screenshots"
@@ -52,8 +52,8 @@ def _run(engine, stream, status, *, at, rows=0, changed=0, pushed=0, quarantined
 
 def test_sync_health_counts_verdicts_and_incidents(sqlite_warehouse):
     from storeflow.alerts import Alert, raise_alert
+    from storeflow.quality.quarantine import record
     from storeflow.ui_data import open_incidents, push_summary, sync_health
-    from storeflow.warehouse.quarantine import record
     from storeflow.warehouse.schema import push_state
 
     engine = sqlite_warehouse
@@ -94,8 +94,8 @@ def test_sync_health_counts_verdicts_and_incidents(sqlite_warehouse):
 
 
 def test_quarantine_filters_and_masks_personal_fields(sqlite_warehouse):
+    from storeflow.quality.quarantine import record
     from storeflow.ui_data import quarantine_page
-    from storeflow.warehouse.quarantine import record
     from storeflow.warehouse.schema import quarantine
 
     engine = sqlite_warehouse
@@ -254,12 +254,12 @@ def storeflow_world(airflow_ui_started):
     from storeflow.campaigns.measurement import measure_campaigns
     from storeflow.landing import LandingZone
     from storeflow.scoring.pipeline import fit_models, publish_scores, score_partition, write_report
-    from storeflow.simulators.cluster import SimulatorCluster
     from storeflow.sync.extract import run_stream
     from storeflow.sync.freshness import check_freshness
     from storeflow.sync.registry import get_stream
     from storeflow.warehouse import schema as s
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.cluster import SimulatorCluster
     from tests.e2e.pipeline import Pipeline
 
     data_dir = airflow_ui_started.data_dir
@@ -436,7 +436,8 @@ print(json.dumps({"anonymous": [anonymous.status_code, anonymous.headers.get("lo
                              "20260601T000000Z-ui" in bearer.text]}))
 """
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "ui-landing")], env=env, capture_output=True, text=True, timeout=120,
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "ui-landing")], env=env, capture_output=True,
+                         text=True, timeout=120,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

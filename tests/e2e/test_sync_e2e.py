@@ -18,7 +18,7 @@ PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 
 @pytest.fixture
 def sims():
-    from storeflow.simulators.cluster import SimulatorCluster
+    from storeflow_simulators.cluster import SimulatorCluster
 
     with SimulatorCluster(seed=5, scale="tiny", ports=PORTS) as cluster:
         yield cluster

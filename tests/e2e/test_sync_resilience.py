@@ -91,8 +91,8 @@ def _scenario(sims, engine) -> dict:
 
 
 def test_faults_do_not_change_the_end_state(tmp_path):
-    from storeflow.simulators.cluster import SimulatorCluster
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.cluster import SimulatorCluster
 
     results = []
     for rate in (0.0, 0.1):
@@ -114,7 +114,7 @@ def test_faults_do_not_change_the_end_state(tmp_path):
 KILLER = textwrap.dedent('''
     import os, signal, sys
     from storeflow.connectors.square import SquareClient
-    from storeflow.simulators.credentials import DEMO_POS_TOKEN
+    from storeflow_simulators.credentials import DEMO_POS_TOKEN
     from storeflow.sync.orders_push import push_movements
     from storeflow.warehouse.db import connect_warehouse
 
@@ -136,9 +136,9 @@ KILLER = textwrap.dedent('''
 
 
 def test_sync_orders_killed_half_way_then_rerun_applies_each_line_once(tmp_path):
-    from storeflow.simulators.cluster import SimulatorCluster
     from storeflow.sync.order_movements import fulfilment_location
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.cluster import SimulatorCluster
 
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
     with SimulatorCluster(seed=22, scale="tiny", ports=PORTS, now=NOW) as sims:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import requests
 
 from storeflow.alerts import Alert, EmailChannel, SlackWebhookChannel, raise_alert, resolve_alert
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.smtp_sink import SmtpSink, SmtpState
-from storeflow.simulators.webhook_sink import create_webhook_app
+from storeflow.resources import SmtpConfig
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.smtp_sink import SmtpSink, SmtpState
+from storeflow_simulators.webhook_sink import create_webhook_app
 
 
 def _alert(n: int) -> Alert:
@@ -21,7 +22,8 @@ def test_one_alert_per_incident_then_recovery(warehouse):
     state = SmtpState()
     with serve_in_thread(app) as hook, SmtpSink(state, port=0) as smtp:
         channels = [SlackWebhookChannel(f"{hook.url}/hooks/T000/B000/XXXX"),
-                    EmailChannel("127.0.0.1", smtp.port, "storeflow@example.com", ["oncall@example.com"])]
+                    EmailChannel(SmtpConfig("127.0.0.1", smtp.port, alert_from="storeflow@example.com",
+                                            alert_to=("oncall@example.com",)))]
         assert raise_alert(warehouse, _alert(1), channels) is True
         assert raise_alert(warehouse, _alert(2), channels) is False  # same incident: no storm
         assert raise_alert(warehouse, _alert(3), channels) is False
@@ -47,7 +49,8 @@ def test_one_alert_per_incident_then_recovery(warehouse):
 def test_broken_channel_does_not_hide_alert_on_others(warehouse):
     app = create_webhook_app()
     with serve_in_thread(app) as hook:
-        channels = [EmailChannel("127.0.0.1", 1, "a@example.com", ["b@example.com"]),
+        dead = SmtpConfig("127.0.0.1", 1, alert_from="a@example.com", alert_to=("b@example.com",))
+        channels = [EmailChannel(dead),
                     SlackWebhookChannel(f"{hook.url}/hooks/x")]
         assert raise_alert(warehouse, _alert(1), channels) is True
         assert len(requests.get(f"{hook.url}/api/payloads", timeout=5).json()) == 1

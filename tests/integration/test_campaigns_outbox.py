@@ -20,10 +20,10 @@ from storeflow.campaigns.planner import explain, plan_campaigns
 from storeflow.campaigns.senders_sms import TwilioSmsSender
 from storeflow.campaigns.senders_smtp import SmtpEmailSender
 from storeflow.settings import get_settings
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.sms import SmsState, create_sms_app
-from storeflow.simulators.smtp_sink import SmtpSink, SmtpState, create_smtp_api
 from storeflow.warehouse.schema import campaign_runs, consents, customers, messages, metadata
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.sms import SmsState, create_sms_app
+from storeflow_simulators.smtp_sink import SmtpSink, SmtpState, create_smtp_api
 
 AS_OF = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 12:00 in London: inside both quiet-hour windows
 SECRET = "test-unsubscribe-secret-0123456789"
@@ -40,7 +40,8 @@ reeligibility_days: 1
 holdout_share: 0
 templates:
   subject: "Thank you, {{ customer.given_name }}"
-  html: "<html><body><p>Dear {{ customer.given_name }} {{ customer.family_name }}, enjoy a {{ offer.description }}.</p></body></html>"
+  html: "<html><body><p>Dear {{ customer.given_name }} {{ customer.family_name }}, enjoy a
+    {{ offer.description }}.</p></body></html>"
   text: "Dear {{ customer.given_name }}, enjoy a {{ offer.description }}."
   sms: "{{ shop.name }}: thanks {{ customer.given_name }}, enjoy a {{ offer.description }}."
 """
@@ -226,12 +227,12 @@ KILL_SCRIPT = textwrap.dedent("""
 
     class Dying(SmtpEmailSender):
         sent = 0
-        def send(self, message):
-            provider_id = super().send(message)   # the provider has the message ...
-            Dying.sent += 1
-            if Dying.sent == kill_after:          # ... and the worker dies before marking it sent
+        def send_batch(self, messages):
+            results = super().send_batch(messages)   # the provider has the messages ...
+            Dying.sent += len(messages)
+            if Dying.sent >= kill_after:              # ... and the worker dies before marking them sent
                 os.kill(os.getpid(), signal.SIGKILL)
-            return provider_id
+            return results
 
     engine = make_engine(url)
     sender = Dying.from_settings(get_settings(), host="127.0.0.1", port=port)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def sims():
-    from storeflow.simulators.cluster import SimulatorCluster
+    from storeflow_simulators.cluster import SimulatorCluster
 
     with SimulatorCluster(seed=5, scale="tiny", ports=PORTS) as cluster:
         requests.put(f"{cluster.store_url}/_sim/options", json={"stock_bumps_modified": True},

@@ -17,9 +17,9 @@ import requests
 
 from storeflow.connectors.woocommerce import ConsentNotStored, WooClient
 from storeflow.connectors.woocommerce_models import CONSENT_META, LEGACY_CONSENT_META, Customer
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store import StoreState
+from storeflow_simulators.store_testing import running_store, small_world
 
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
 CUSTOMER_PUT = re.compile(r"^/wp-json/wc/v3/customers/\d+$")

@@ -28,13 +28,13 @@ from storeflow.doctor import (
     check_store,
     run_doctor,
 )
-from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.pos import PosState, create_pos_app
-from storeflow.simulators.pos_oauth import register_oauth
-from storeflow.simulators.pos_sample import sample_world
-from storeflow.simulators.serve import self_signed_certificate, serve_in_thread
-from storeflow.simulators.store import StoreState, create_store_app
-from storeflow.simulators.store_testing import small_world
+from storeflow_simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.pos import PosState, create_pos_app
+from storeflow_simulators.pos_oauth import register_oauth
+from storeflow_simulators.pos_sample import sample_world
+from storeflow_simulators.serve import self_signed_certificate, serve_in_thread
+from storeflow_simulators.store import StoreState, create_store_app
+from storeflow_simulators.store_testing import small_world
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)  # winter: Europe/Paris is UTC+01:00
 SECRETS = (DEMO_STORE_KEY, DEMO_STORE_SECRET, DEMO_POS_TOKEN)

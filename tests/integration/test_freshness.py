@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import requests
 
 from storeflow.alerts import SlackWebhookChannel
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.webhook_sink import create_webhook_app
 from storeflow.sync.freshness import check_freshness
 from storeflow.warehouse.runs import RunRecord, finish_run, start_run
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.webhook_sink import create_webhook_app
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -14,17 +14,20 @@ from storeflow.connectors.square import SquareClient
 from storeflow.connectors.square_models import Customer as PosCustomer
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.connectors.woocommerce_models import Customer as StoreCustomer
-from storeflow.gdpr import erase_customer, erased_values, export_customer, main
 from storeflow.landing import LandingZone, decode_page
+from storeflow.privacy.access_export import export_customer
+from storeflow.privacy.cli import main
+from storeflow.privacy.erased_values import erased_values
+from storeflow.privacy.erasure import erase_customer
 from storeflow.privacy.scrub import MissingSecret
+from storeflow.quality import quarantine
 from storeflow.quality.identity import customer_id_for, relink_orders
-from storeflow.simulators.cluster import SimulatorCluster
-from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
 from storeflow.sync.registry import get_stream
 from storeflow.sync.streams import LoadContext, Window
-from storeflow.warehouse import quarantine
 from storeflow.warehouse import schema as S
 from storeflow.warehouse.upsert import upsert
+from storeflow_simulators.cluster import SimulatorCluster
+from storeflow_simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 STREAMS = ("pos_customers", "pos_orders", "store_customers", "store_orders")
@@ -38,7 +41,8 @@ def cluster():
 
 @pytest.fixture
 def clients(cluster):
-    return SquareClient(cluster.pos_url, DEMO_POS_TOKEN), WooClient(cluster.store_url, DEMO_STORE_KEY, DEMO_STORE_SECRET)
+    return (SquareClient(cluster.pos_url, DEMO_POS_TOKEN),
+            WooClient(cluster.store_url, DEMO_STORE_KEY, DEMO_STORE_SECRET))
 
 
 @pytest.fixture(autouse=True)
@@ -353,7 +357,7 @@ def test_landing_pages_of_other_people_are_not_rewritten(tmp_path):
     landing.write_page("pos_customers", "r", 1, records, NOW)
     landing.write_page("pos_customers", "r", 2, records[1:], NOW)
     subject = Subject(secret=b"k", pos_ids={"A1"}, emails={"ann@example.com"}, names={"Ann"})
-    from storeflow.gdpr import _rewrite_landing
+    from storeflow.privacy.landing_scrub import rewrite_landing as _rewrite_landing
 
     assert _rewrite_landing(landing, subject, dry_run=False) == 1
     pages = [decode_page(landing.get_bytes(k)) for k in landing.list_keys("pos_customers")]
@@ -368,12 +372,12 @@ def test_cli_runs_as_a_module(tmp_path):
 
     env = {**os.environ, "STOREFLOW_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
            "STOREFLOW_LANDING_URL": str(tmp_path / "landing"), "STOREFLOW_PSEUDONYM_SECRET": "cli-secret-123456"}
-    out = subprocess.run([sys.executable, "-m", "storeflow.gdpr", "erase", "--email", "nobody@example.com",
+    out = subprocess.run([sys.executable, "-m", "storeflow.privacy", "erase", "--email", "nobody@example.com",
                           "--no-external", "--requested-by", "cli"], env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout)["status"] == "not_found"
-    bad = subprocess.run([sys.executable, "-m", "storeflow.gdpr", "erase"], env=env, capture_output=True, text=True,
+    bad = subprocess.run([sys.executable, "-m", "storeflow.privacy", "erase"], env=env, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "--customer-id" in bad.stderr
 
@@ -409,7 +413,7 @@ def test_scrub_keeps_non_personal_facts_and_other_people():
 
 
 def test_failed_opt_out_leaves_storeflow_untouched_and_a_rerun_completes(sqlite_warehouse, clients, tmp_path):
-    from storeflow.gdpr import ErasureFailed
+    from storeflow.privacy.erasure import ErasureFailed
 
     pos, store = clients
     landing = LandingZone.from_url(str(tmp_path / "landing"))

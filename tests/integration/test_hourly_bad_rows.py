@@ -20,12 +20,6 @@ from storeflow.connectors.square import SquareClient
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.landing import LandingZone
 from storeflow.quality.quarantine import QualityGateFailed
-from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.pos import PosState, create_pos_app
-from storeflow.simulators.pos_sample import sample_world
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
 from storeflow.sync.extract import run_stream
 from storeflow.sync.pos_streams import POS_STREAMS
 from storeflow.sync.store_streams import STORE_STREAMS
@@ -38,6 +32,12 @@ from storeflow.warehouse.schema import (
     stock_levels,
     sync_runs,
 )
+from storeflow_simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.pos import PosState, create_pos_app
+from storeflow_simulators.pos_sample import sample_world
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.store import StoreState
+from storeflow_simulators.store_testing import running_store, small_world
 
 T0 = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

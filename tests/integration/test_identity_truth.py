@@ -12,7 +12,7 @@ from storeflow.quality.identity import resolve_customers
 from storeflow.quality.records import clean_customer
 from storeflow.warehouse.schema import customer_identities, metadata
 
-seed = pytest.importorskip("storeflow.simulators.seed")
+seed = pytest.importorskip("storeflow_simulators.seed")
 
 
 def _record(c) -> dict:

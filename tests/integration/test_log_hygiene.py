@@ -12,24 +12,25 @@ from sqlalchemy import select
 
 from storeflow.connectors.square import SquareClient
 from storeflow.connectors.woocommerce import WooClient
-from storeflow.gdpr import erase_customer, export_customer
 from storeflow.landing import LandingZone
 from storeflow.logscan import scan, scan_text
+from storeflow.privacy.access_export import export_customer
+from storeflow.privacy.erasure import erase_customer
 from storeflow.privacy.scrub import Subject
 from storeflow.settings import get_settings
-from storeflow.simulators.cluster import SimulatorCluster
-from storeflow.simulators.credentials import (
+from storeflow.sync.customer_push import push_customers
+from storeflow.sync.extract import run_stream
+from storeflow.sync.registry import get_stream
+from storeflow.warehouse import schema as S
+from storeflow.webhooks import WebhookSecrets, create_webhook_receiver, sign_woocommerce
+from storeflow_simulators.cluster import SimulatorCluster
+from storeflow_simulators.credentials import (
     DEMO_POS_TOKEN,
     DEMO_SMS_TOKEN,
     DEMO_STORE_KEY,
     DEMO_STORE_SECRET,
 )
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.sync.customers import push_customers
-from storeflow.sync.extract import run_stream
-from storeflow.sync.registry import get_stream
-from storeflow.warehouse import schema as S
-from storeflow.webhooks import WebhookSecrets, create_webhook_receiver, sign_woocommerce
+from storeflow_simulators.serve import serve_in_thread
 
 PSEUDONYM_SECRET = "log-hygiene-pseudonym-secret-42"
 WEBHOOK_SECRET = "log-hygiene-webhook-secret-42"

@@ -17,13 +17,14 @@ import sqlalchemy as sa
 from storeflow.alerts import Alert, EmailChannel, SlackWebhookChannel, raise_alert, resolve_alert
 from storeflow.connectors.http import ApiError
 from storeflow.landing import LandingZone
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.smtp_sink import SmtpSink, SmtpState
-from storeflow.simulators.webhook_sink import create_webhook_app
+from storeflow.resources import SmtpConfig
 from storeflow.sync.extract import run_stream
 from storeflow.sync.streams import LoadResult, StreamSpec
 from storeflow.warehouse.schema import alert_incidents, sync_runs
 from storeflow.warehouse.upsert import upsert
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.smtp_sink import SmtpSink, SmtpState
+from storeflow_simulators.webhook_sink import create_webhook_app
 
 EMAIL = "annabel.lee@example.com"
 PHONE = "+44 7700 900123"
@@ -92,7 +93,8 @@ def test_alerts_never_carry_emails_or_phones(warehouse):
     state = SmtpState()
     with serve_in_thread(create_webhook_app()) as hook, SmtpSink(state, port=0) as smtp:
         channels = [SlackWebhookChannel(f"{hook.url}/hooks/T000/B000/XXXX"),
-                    EmailChannel("127.0.0.1", smtp.port, "storeflow@example.com", ["oncall@example.com"])]
+                    EmailChannel(SmtpConfig("127.0.0.1", smtp.port, alert_from="storeflow@example.com",
+                                            alert_to=("oncall@example.com",)))]
         assert raise_alert(warehouse, alert, channels, now=NOW)
         assert resolve_alert(warehouse, alert.key, channels, now=NOW, note=f"fixed for {EMAIL}")
         payloads = requests.get(f"{hook.url}/api/payloads", timeout=5).json()

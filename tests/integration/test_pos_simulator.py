@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from storeflow.simulators.credentials import DEMO_POS_TOKEN
-from storeflow.simulators.pos import PosState, create_pos_app
-from storeflow.simulators.pos_common import UNAUTHORIZED_DETAIL, fmt_ts, parse_ts
-from storeflow.simulators.pos_sample import sample_world
-from storeflow.simulators.serve import serve_in_thread
+from storeflow_simulators.credentials import DEMO_POS_TOKEN
+from storeflow_simulators.pos import PosState, create_pos_app
+from storeflow_simulators.pos_common import UNAUTHORIZED_DETAIL, fmt_ts, parse_ts
+from storeflow_simulators.pos_sample import sample_world
+from storeflow_simulators.serve import serve_in_thread
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LOC1 = "LOC1MAINSTREET"
@@ -84,7 +84,8 @@ def _make_items(s, n: int, prefix: str = "bulk") -> dict[str, str]:
                                     "price_money": {"amount": 100 + i, "currency": "GBP"}},
         }]},
     } for i in range(n)]
-    body = post(s, "/v2/catalog/batch-upsert", {"idempotency_key": f"make-{prefix}-{n}", "batches": [{"objects": objects}]})
+    body = post(s, "/v2/catalog/batch-upsert",
+                {"idempotency_key": f"make-{prefix}-{n}", "batches": [{"objects": objects}]})
     return {m["client_object_id"]: m["object_id"] for m in body["id_mappings"]}
 
 
@@ -513,7 +514,8 @@ def test_customer_search_filters_and_eventual_consistency(pos):
 # --- invoices -------------------------------------------------------------------------------------
 def test_invoice_wraps_an_order_and_publishes(pos):
     order = post(pos, "/v2/orders", {"idempotency_key": "inv-o", "order": {
-        "location_id": LOC1, "customer_id": "CUSTA", "line_items": [{"catalog_object_id": "VAR000X0", "quantity": "1"}]}})[
+        "location_id": LOC1, "customer_id": "CUSTA",
+        "line_items": [{"catalog_object_id": "VAR000X0", "quantity": "1"}]}})[
         "order"]
     inv = post(pos, "/v2/invoices", {"idempotency_key": "inv-1", "invoice": {
         "location_id": LOC1, "order_id": order["id"], "primary_recipient": {"customer_id": "CUSTA"},
@@ -571,7 +573,7 @@ def test_state_round_trips_through_json(pos):
 
 
 def test_seeded_world_from_generator_renders(tmp_path):
-    seed = pytest.importorskip("storeflow.simulators.seed")
+    seed = pytest.importorskip("storeflow_simulators.seed")
     world = seed.generate_world(7, "tiny", NOW)
     state = PosState.from_world(world)
     summary = state.summary()

@@ -10,10 +10,6 @@ import requests
 from sqlalchemy import func, select
 
 from storeflow.connectors.square import SquareClient
-from storeflow.simulators.credentials import DEMO_POS_TOKEN
-from storeflow.simulators.pos import PosState, create_pos_app
-from storeflow.simulators.pos_sample import sample_world
-from storeflow.simulators.serve import serve_in_thread
 from storeflow.sync.pos_streams import POS_STREAMS
 from storeflow.sync.streams import LoadContext, Window
 from storeflow.warehouse.schema import (
@@ -28,6 +24,10 @@ from storeflow.warehouse.schema import (
     quarantine,
     stock_levels,
 )
+from storeflow_simulators.credentials import DEMO_POS_TOKEN
+from storeflow_simulators.pos import PosState, create_pos_app
+from storeflow_simulators.pos_sample import sample_world
+from storeflow_simulators.serve import serve_in_thread
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LOC1 = "LOC1MAINSTREET"
@@ -40,12 +40,13 @@ def wh(warehouse):
 
 
 @pytest.fixture
-def sim():
-    state = PosState.from_world(sample_world(NOW))
-    handle = serve_in_thread(create_pos_app(state))
-    handle.state = state  # type: ignore[attr-defined]
-    yield handle
-    handle.stop()
+def pos_t0():
+    return NOW
+
+
+@pytest.fixture
+def sim(pos_server):
+    return pos_server
 
 
 @pytest.fixture
@@ -94,10 +95,12 @@ def test_full_load_then_overlapping_rerun_changes_nothing(wh, client, sim):
         assert row["name"] == "Toner product 2" and row["category"] == "Toner" and row["variation_name"] == "Large"
         assert row["price_minor"] == 499 + 500 + 100 and row["currency"] == "GBP" and row["pos_version"] > 0
         assert row["attributes"] == {"Size": "M"} and row["pos_updated_at"].tzinfo is not None
-        bob = conn.execute(select(customer_identities).where(customer_identities.c.source_id == "CUSTB")).mappings().one()
+        bob = conn.execute(select(customer_identities)
+                           .where(customer_identities.c.source_id == "CUSTB")).mappings().one()
         assert bob["email_norm"] == "bob.stone@example.com"
         assert bob["raw"]["email"].lower() == "bob.stone@example.com"  # cleaned; the vendor record is landed
-        eve = conn.execute(select(customer_identities).where(customer_identities.c.source_id == "CUSTE")).mappings().one()
+        eve = conn.execute(select(customer_identities)
+                           .where(customer_identities.c.source_id == "CUSTE")).mappings().one()
         assert eve["email_norm"] is None  # not an email
         consents = {(r.source_id, r.channel): r.status for r in conn.execute(select(identity_consents))}
         assert consents == {("CUSTC", "email"): "unsubscribed", ("CUSTD", "sms"): "unsubscribed"}
@@ -240,7 +243,8 @@ def test_invoices_full_rescan_and_customer_updates(wh, client, sim):
     client.set_opt_out("CUSTB", "sms", True)
     assert run(wh, client, "pos_customers", start)["changed"] == 1
     with wh.connect() as conn:
-        bob = conn.execute(select(customer_identities).where(customer_identities.c.source_id == "CUSTB")).mappings().one()
+        bob = conn.execute(select(customer_identities)
+                           .where(customer_identities.c.source_id == "CUSTB")).mappings().one()
         sms = conn.execute(select(identity_consents.c.status).where(identity_consents.c.source_id == "CUSTB",
                                                                   identity_consents.c.channel == "sms")).scalar_one()
     assert bob["email_norm"] == "bob@example.org" and bob["source_version"] == 2 and sms == "unsubscribed"
@@ -278,8 +282,8 @@ def _snapshot(engine) -> dict[str, list[tuple]]:
 
 
 def test_faults_do_not_change_what_is_loaded(tmp_path):
-    from storeflow.simulators.faults import FaultInjector
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.faults import FaultInjector
 
     snapshots, injected = [], 0
     for rate in (0.0, 0.3):

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from storeflow.campaigns.optouts import make_token
 from storeflow.endpoints import MAX_BODY_BYTES, create_public_app
-from storeflow.simulators.serve import serve_in_thread
 from storeflow.warehouse.schema import consents, customers
+from storeflow_simulators.serve import serve_in_thread
 
 SECRET = "endpoint-test-secret-0123456789"
 

@@ -22,13 +22,13 @@ from storeflow.connectors.http import AuthFailed, ConnectionFailed
 from storeflow.connectors.square import SquareClient
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.connectors.woocommerce_models import Customer
-from storeflow.simulators.cluster import SimulatorCluster
-from storeflow.simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store_testing import running_store
-from storeflow.sync.customers import ConsentPushFailed, plan_customer_push, push_customers
+from storeflow.sync.customer_push import ConsentPushFailed, plan_customer_push, push_customers
 from storeflow.sync.push_errors import PushErrorBudgetExceeded
 from storeflow.warehouse import schema as S
 from storeflow.warehouse.db import make_engine
+from storeflow_simulators.cluster import SimulatorCluster
+from storeflow_simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store_testing import running_store
 from tests.e2e.pipeline import Pipeline
 from tests.integration.test_consent_readback import DropCustomerMeta
 

@@ -134,8 +134,10 @@ def test_resolution_rules_survivorship_consent_and_undo(wh):
         assert _cust_of(conn, "store", "101") == own
         golden = conn.execute(select(customers).where(customers.c.customer_id == jane)).one()
         assert golden.address_line1 == "12 High Street" and golden.email == "Jane.Doe@example.com"
-        assert conn.execute(select(consents.c.status).where(consents.c.customer_id == jane)).scalar_one() == "subscribed"
-        assert conn.execute(select(consents.c.status).where(consents.c.customer_id == own)).scalar_one() == "unsubscribed"
+        assert conn.execute(select(consents.c.status)
+                            .where(consents.c.customer_id == jane)).scalar_one() == "subscribed"
+        assert conn.execute(select(consents.c.status)
+                            .where(consents.c.customer_id == own)).scalar_one() == "unsubscribed"
         assert conn.execute(select(orders.c.customer_id)).scalar_one() == own
         assert conn.execute(select(customer_merges.c.undone_at).where(
             customer_merges.c.merge_id == merges[("101", "email")].merge_id)).scalar_one() is not None

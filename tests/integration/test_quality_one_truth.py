@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.landing import LandingZone
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
 from storeflow.sync.extract import run_stream
 from storeflow.sync.store_streams import STORE_STREAMS
 from storeflow.ui_data import sync_health
 from storeflow.warehouse.schema import quarantine, sync_runs
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store import StoreState
+from storeflow_simulators.store_testing import running_store, small_world
 
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
 

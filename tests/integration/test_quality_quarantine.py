@@ -28,7 +28,8 @@ def test_quarantine_then_resolve_when_fixed_at_source(warehouse):
     ]
     res1 = clean_batch("customers", batch1)
     with warehouse.begin() as conn:
-        out = apply_quarantine(conn, stream="customers", source_system="pos", batch_ids=[r["source_id"] for r in batch1],
+        out = apply_quarantine(conn, stream="customers", source_system="pos",
+                               batch_ids=[r["source_id"] for r in batch1],
                                items=_items(res1, batch1), run_id="run-1")
     assert out.quarantined_records == 2 and out.quarantined_rows == 4
     assert out.by_rule == {"email_invalid": 2, "phone_unparseable": 1, "country_unknown": 1}

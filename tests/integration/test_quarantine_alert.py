@@ -8,9 +8,9 @@ import requests
 from sqlalchemy import update
 
 from storeflow.alerts import SlackWebhookChannel, quarantine_alert
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.webhook_sink import create_webhook_app
 from storeflow.warehouse.schema import quarantine
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.webhook_sink import create_webhook_app
 
 
 def test_quarantine_alerts_once_and_recovers(warehouse):

@@ -8,16 +8,17 @@ from datetime import UTC, datetime
 
 import pytest
 
+from storeflow.campaigns.providers import resource_senders
 from storeflow.connectors.square import SquareClient
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.profile import MissingCredential
 from storeflow.resources import ConnectionFields, connection_from_env, pos_client, store_client
 from storeflow.settings import get_settings
-from storeflow.simulators.pos import PosState, create_pos_app
-from storeflow.simulators.pos_sample import sample_world
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
+from storeflow_simulators.pos import PosState, create_pos_app
+from storeflow_simulators.pos_sample import sample_world
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.store import StoreState
+from storeflow_simulators.store_testing import running_store, small_world
 
 KEY, SECRET = "ck_from_the_connection", "cs_from_the_connection"
 TOKEN = "pos-token-from-the-connection"
@@ -102,7 +103,7 @@ def test_resources_object_builds_every_part_from_the_connections(monkeypatch):
                                                                      ("ops@example.com",))
     store = resources.store_client()
     assert store.base_url == "https://shop.example.com" and store.auth_method == "basic"
-    senders = resources.senders(get_settings())
+    senders = resource_senders(resources, get_settings())
     assert senders["email"] is not None and senders["sms"] is None  # production, no storeflow_sms: no sender
     with pytest.raises(MissingCredential, match="storeflow_pos"):
         resources.pos_client()

@@ -91,7 +91,7 @@ def test_on_the_simulators_bgnbd_world_the_gate_keeps_bgnbd():
 
     import pandas as pd
 
-    from storeflow.simulators.seed import generate_transactions
+    from storeflow_simulators.seed import generate_transactions
 
     now = datetime(2026, 6, 1, tzinfo=UTC)
     tr = generate_transactions(42, 5000, now)

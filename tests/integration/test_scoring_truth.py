@@ -9,7 +9,7 @@ from scipy.stats import spearmanr
 
 from storeflow.scoring.btyd import fit_bgnbd
 from storeflow.scoring.summary import summary_from_arrays
-from storeflow.simulators.seed import generate_transactions
+from storeflow_simulators.seed import generate_transactions
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 COUNTED = (0, 1)  # completed, processing (cancelled = 2 and refunded = 3 are not purchases)

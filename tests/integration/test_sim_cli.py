@@ -1,4 +1,4 @@
-"""SimulatorCluster and ``python -m storeflow.simulators`` (real processes, sockets and files)."""
+"""SimulatorCluster and ``python -m storeflow_simulators`` (real processes, sockets and files)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from storeflow.simulators.cluster import EPHEMERAL_PORTS, SimulatorCluster
-from storeflow.simulators.credentials import DEMO_POS_TOKEN
-from storeflow.simulators.sms import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
-from storeflow.simulators.store_testing import store_oauth1
+from storeflow_simulators.cluster import EPHEMERAL_PORTS, SimulatorCluster
+from storeflow_simulators.credentials import DEMO_POS_TOKEN
+from storeflow_simulators.sms import DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN
+from storeflow_simulators.store_testing import store_oauth1
 
 AUTH = (DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN)
 POS_AUTH = {"Authorization": f"Bearer {DEMO_POS_TOKEN}"}
@@ -31,12 +31,12 @@ TO = "+447911123456"
 
 
 def _have(*modules: str) -> bool:
-    return all(importlib.util.find_spec(f"storeflow.simulators.{m}") is not None for m in modules)
+    return all(importlib.util.find_spec(f"storeflow_simulators.{m}") is not None for m in modules)
 
 
 HAVE_WORLD = _have("seed", "pos", "store")
 NEEDS_WORLD = pytest.mark.skipif(
-    not HAVE_WORLD, reason="storeflow.simulators.seed/pos/store not written yet (other helpers' files)"
+    not HAVE_WORLD, reason="storeflow_simulators.seed/pos/store not written yet (other helpers' files)"
 )
 
 
@@ -214,7 +214,7 @@ def test_cluster_default_truth_location_uses_data_dir_and_replaces_stale_truth()
 
 def _start_cli(args: list[str]) -> tuple[subprocess.Popen, list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "storeflow.simulators", *args],
+        [sys.executable, "-m", "storeflow_simulators", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -308,7 +308,7 @@ def test_cli_runs_serves_and_saves_state_on_sigterm(tmp_path):
 
 
 def test_cli_rejects_bad_fault_rate(capsys):
-    from storeflow.simulators.__main__ import main
+    from storeflow_simulators.__main__ import main
 
     assert main(["--faults", "2"]) == 2
     assert "--faults" in capsys.readouterr().err

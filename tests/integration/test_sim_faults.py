@@ -10,8 +10,8 @@ import pytest
 import requests
 from fastapi import FastAPI
 
-from storeflow.simulators.faults import FaultInjector
-from storeflow.simulators.serve import serve_in_thread
+from storeflow_simulators.faults import FaultInjector
+from storeflow_simulators.serve import serve_in_thread
 
 
 def _app() -> tuple[FastAPI, dict]:

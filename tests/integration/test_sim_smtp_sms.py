@@ -8,8 +8,8 @@ from email.message import EmailMessage
 import pytest
 import requests
 
-from storeflow.simulators.serve import serve_in_thread
-from storeflow.simulators.sms import (
+from storeflow_simulators.serve import serve_in_thread
+from storeflow_simulators.sms import (
     DEMO_ACCOUNT_SID,
     DEMO_AUTH_TOKEN,
     SmsState,
@@ -17,7 +17,7 @@ from storeflow.simulators.sms import (
     create_sms_app,
     twilio_client,
 )
-from storeflow.simulators.smtp_sink import SmtpSink, SmtpState, create_smtp_api
+from storeflow_simulators.smtp_sink import SmtpSink, SmtpState, create_smtp_api
 
 AUTH = (DEMO_ACCOUNT_SID, DEMO_AUTH_TOKEN)
 TO = "+447911123456"

@@ -18,7 +18,7 @@ from storeflow.campaigns.senders import (
     build_email,
 )
 from storeflow.campaigns.senders_smtp import SmtpEmailSender
-from storeflow.simulators.smtp_sink import PipeliningHandler
+from storeflow_simulators.smtp_sink import PipeliningHandler
 
 
 def _message(i: int, to: str | None = None, **kw) -> OutboundMessage:

@@ -17,16 +17,14 @@ from storeflow.connectors.square_models import (
     Customer,
     InventoryCount,
     Order,
-    note_opt_outs,
     parse_catalog_object,
     parse_square_ts,
-    set_note_opt_out,
 )
-from storeflow.simulators.credentials import DEMO_POS_TOKEN
-from storeflow.simulators.pos import PosState, create_pos_app
-from storeflow.simulators.pos_common import fmt_ts
-from storeflow.simulators.pos_sample import sample_world
-from storeflow.simulators.serve import serve_in_thread
+from storeflow.contracts.square_note import note_opt_outs, set_note_opt_out
+from storeflow_simulators.credentials import DEMO_POS_TOKEN
+from storeflow_simulators.pos import create_pos_app
+from storeflow_simulators.pos_common import fmt_ts
+from storeflow_simulators.serve import serve_in_thread
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LOC1 = "LOC1MAINSTREET"
@@ -56,15 +54,18 @@ class FirstRequestsFail:
 
 
 @pytest.fixture
-def state():
-    return PosState.from_world(sample_world(NOW))
+def pos_t0():
+    return NOW
 
 
 @pytest.fixture
-def served(state):
-    handle = serve_in_thread(create_pos_app(state))
-    yield handle
-    handle.stop()
+def state(pos_state):
+    return pos_state
+
+
+@pytest.fixture
+def served(pos_server):
+    return pos_server
 
 
 def make_client(url: str, token: str = DEMO_POS_TOKEN, **kwargs) -> tuple[SquareClient, list[float]]:

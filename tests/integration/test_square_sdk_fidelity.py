@@ -15,11 +15,11 @@ square = pytest.importorskip("square")
 from square import Square  # noqa: E402
 from square.core.api_error import ApiError as SdkApiError  # noqa: E402
 
-from storeflow.simulators.credentials import DEMO_POS_TOKEN  # noqa: E402
-from storeflow.simulators.pos import PosState, create_pos_app  # noqa: E402
-from storeflow.simulators.pos_common import fmt_ts  # noqa: E402
-from storeflow.simulators.pos_sample import sample_world  # noqa: E402
-from storeflow.simulators.serve import serve_in_thread  # noqa: E402
+from storeflow_simulators.credentials import DEMO_POS_TOKEN  # noqa: E402
+from storeflow_simulators.pos import PosState, create_pos_app  # noqa: E402
+from storeflow_simulators.pos_common import fmt_ts  # noqa: E402
+from storeflow_simulators.pos_sample import sample_world  # noqa: E402
+from storeflow_simulators.serve import serve_in_thread  # noqa: E402
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LOC1 = "LOC1MAINSTREET"

@@ -32,7 +32,7 @@ PERTURBED = 3  # store SKUs given a wrong stock before the first sync, so the pu
 
 @pytest.fixture
 def sims():
-    from storeflow.simulators.cluster import SimulatorCluster
+    from storeflow_simulators.cluster import SimulatorCluster
 
     with SimulatorCluster(seed=5, scale="tiny", ports=PORTS) as cluster:
         yield cluster

@@ -16,47 +16,12 @@ import pytest
 import requests
 from fastapi import Request
 
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store import StoreState
+from tests.woo_signing import SdkOAuth
 
 API = "/wp-json/wc/v3"
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)  # British Summer Time: London = UTC+1
-
-
-@pytest.fixture
-def state() -> StoreState:
-    st = StoreState.from_world(small_world(T0))
-    st.clock.freeze(T0)
-    return st
-
-
-@pytest.fixture
-def store(state):
-    with running_store(state) as handle:
-        yield handle
-
-
-class SdkOAuth(requests.auth.AuthBase):
-    """Signs every request with OAuth 1.0a in the query string, using the official ``woocommerce`` SDK's
-    signer (an implementation independent of the simulator's); plain HTTP needs it like a real store."""
-
-    def __init__(self, key: str = DEMO_STORE_KEY, secret: str = DEMO_STORE_SECRET) -> None:
-        self.key, self.secret = key, secret
-
-    def __call__(self, r):
-        from woocommerce.oauth import OAuth
-
-        r.url = OAuth(url=r.url, consumer_key=self.key, consumer_secret=self.secret, version="wc/v3",
-                      method=r.method, oauth_timestamp=int(time.time())).get_oauth_url()
-        return r
-
-
-@pytest.fixture
-def http() -> requests.Session:
-    session = requests.Session()
-    session.auth = SdkOAuth()
-    return session
 
 
 def get(http, store, path, **params):
@@ -482,7 +447,7 @@ def test_sim_email_change_and_consent(http, state, store):
 
 
 def test_state_round_trip(state):
-    from storeflow.simulators.store_render import order_json, product_json
+    from storeflow_simulators.store_render import order_json, product_json
 
     state.set_consent(state.customers[2], "email", False)
     copy = StoreState.from_json(json.loads(json.dumps(state.to_json())))
@@ -495,7 +460,7 @@ def test_state_round_trip(state):
 
 
 def test_seeded_world_realism():
-    from storeflow.simulators.seed import generate_world
+    from storeflow_simulators.seed import generate_world
 
     world = generate_world(7, "tiny", datetime(2026, 11, 1, tzinfo=UTC))
     state = StoreState.from_world(world)
@@ -534,7 +499,7 @@ def receiver():
     from fastapi import FastAPI
     from fastapi.responses import PlainTextResponse
 
-    from storeflow.simulators.serve import serve_in_thread
+    from storeflow_simulators.serve import serve_in_thread
 
     got: list[dict] = []
     reply = {"status": 200}

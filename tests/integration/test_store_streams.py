@@ -11,13 +11,12 @@ import sqlalchemy as sa
 
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.landing import LandingZone
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
 from storeflow.sync.extract import run_stream
 from storeflow.sync.store_streams import STORE_STREAMS, load_orders
 from storeflow.sync.streams import LoadContext
 from storeflow.warehouse.schema import metadata
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store_testing import running_store
 
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
 SNAPSHOT_TABLES = ("products", "orders", "order_lines", "customer_identities", "identity_consents")
@@ -26,19 +25,6 @@ SNAPSHOT_TABLES = ("products", "orders", "order_lines", "customer_identities", "
 @pytest.fixture
 def engine(warehouse):
     return warehouse
-
-
-@pytest.fixture
-def state() -> StoreState:
-    st = StoreState.from_world(small_world(T0))
-    st.clock.freeze(T0)
-    return st
-
-
-@pytest.fixture
-def store(state):
-    with running_store(state) as handle:
-        yield handle
 
 
 @pytest.fixture

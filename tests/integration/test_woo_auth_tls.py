@@ -19,9 +19,8 @@ import pytest
 
 from storeflow.connectors.http import ApiError, AuthFailed, ConnectionFailed
 from storeflow.connectors.woocommerce import WooClient
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store_testing import running_store
 
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,13 +46,6 @@ class Recorder:
                 await send({"type": "http.response.body", "body": b"{}"})
                 return None
         return await self.app(scope, receive, send)
-
-
-@pytest.fixture
-def state() -> StoreState:
-    st = StoreState.from_world(small_world(T0))
-    st.clock.freeze(T0)
-    return st
 
 
 # --- the simulator served over TLS (its self-signed certificate) -------------------------------------------

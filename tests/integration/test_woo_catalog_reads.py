@@ -15,9 +15,7 @@ import pytest
 import requests
 
 from storeflow.connectors.woocommerce import WooClient
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
 
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
 PARENTS = 20
@@ -25,17 +23,10 @@ SIZES = ("S", "M", "L")
 
 
 @pytest.fixture
-def state() -> StoreState:
-    st = StoreState.from_world(small_world(T0))
-    st.clock.freeze(T0)
-    return st
-
-
-@pytest.fixture
-def store(state):
-    with running_store(state) as handle:
-        requests.put(f"{handle.url}/_sim/timezone", json={"timezone": "Europe/Paris"}, timeout=10).raise_for_status()
-        yield handle
+def store(store):
+    """The shared store simulator, its site time zone set to Europe/Paris."""
+    requests.put(f"{store.url}/_sim/timezone", json={"timezone": "Europe/Paris"}, timeout=10).raise_for_status()
+    return store
 
 
 def _options(store, **options) -> None:

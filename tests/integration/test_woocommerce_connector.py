@@ -12,25 +12,12 @@ from requests_oauthlib import OAuth1
 
 from storeflow.connectors.http import ApiError
 from storeflow.connectors.woocommerce import WooClient
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store import StoreState
+from storeflow_simulators.store_testing import running_store
 
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=10)
-
-
-@pytest.fixture
-def state() -> StoreState:
-    st = StoreState.from_world(small_world(T0))
-    st.clock.freeze(T0)
-    return st
-
-
-@pytest.fixture
-def store(state):
-    with running_store(state) as handle:
-        yield handle
 
 
 def client(store, **kwargs) -> WooClient:
@@ -279,7 +266,7 @@ def test_customers_full_scan_and_update(state, store):
 
 def test_faulty_store_reads_the_same_data(state):
     """With the shared fault injector (429/HTML 5xx/slow/truncated at 50 %) the reads equal a clean run."""
-    from storeflow.simulators.faults import FaultInjector
+    from storeflow_simulators.faults import FaultInjector
 
     add_products(state, 120, T1)
     with running_store(state) as clean:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from woocommerce import API
 
-from storeflow.simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
-from storeflow.simulators.store import StoreState
-from storeflow.simulators.store_testing import running_store, small_world
+from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.store import StoreState
+from storeflow_simulators.store_testing import running_store, small_world
 
 T0 = datetime(2024, 7, 1, 12, 0, 0, tzinfo=UTC)
 

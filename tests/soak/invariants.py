@@ -368,7 +368,7 @@ def _store_optout(customer: dict[str, Any], channel: str) -> bool:
 
 def check_optout_everywhere(cycle: int, engine, view: View, ledger: Ledger, progress: Progress,
                             result: CheckResult) -> None:
-    from storeflow.connectors.square_models import note_opt_outs
+    from storeflow.contracts.square_note import note_opt_outs
     from storeflow.warehouse.schema import customer_identities as ci
 
     store = {str(c["id"]): c for c in view.store["customers"]}
@@ -395,7 +395,8 @@ def check_optout_everywhere(cycle: int, engine, view: View, ledger: Ledger, prog
                     result.checks["optout_everywhere"] += 1
                     # Square keeps email_unsubscribed read-only: storeflow writes both channels into the note
                     ok = bool(note_opt_outs(customer.get("note")).get(optout.channel)) or (
-                        optout.channel == "email" and bool((customer.get("preferences") or {}).get("email_unsubscribed")))
+                        optout.channel == "email"
+                        and bool((customer.get("preferences") or {}).get("email_unsubscribed")))
                 elif system == "store":
                     customer = store.get(sid)
                     if customer is None:

@@ -43,9 +43,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `python tests/soak/run.py` and bench/soak.py
     sys.path.insert(0, str(ROOT))
 
+from storeflow import jobs  # noqa: E402
 from tests.e2e.pipeline import Pipeline  # noqa: E402
 from tests.soak.invariants import (  # noqa: E402
     INVARIANTS,
+    SNAPSHOT_STREAMS,
     Progress,
     Violation,
     check_all,
@@ -57,15 +59,11 @@ PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 #: nightly jobs by UTC hour (the DAGs' schedules)
 NIGHTLY = {2: ["sync_customers"], 3: ["reconcile_inventory"], 4: ["score_customers"], 5: ["measure_campaigns"],
            6: ["plan_campaigns"]}
-#: streams each job extracts (their source rows must then be in the warehouse or in quarantine)
-JOB_STREAMS = {
-    "extract_all": ("store_orders", "store_customers", "store_products", "pos_customers", "pos_orders",
-                    "pos_catalog", "pos_inventory"),
-    "sync_orders": ("store_orders", "pos_orders"),
-    "sync_catalog": ("pos_catalog", "pos_inventory", "store_products", "store_orders"),
-    "sync_customers": ("pos_customers", "store_customers"),
-    "reconcile_inventory": ("pos_inventory", "store_products"),
-}
+#: streams each job extracts in full or from its cursor (their source rows must then be in the warehouse or in
+#: quarantine): the job table's extracts that the invariants can snapshot (a look-back re-read proves nothing)
+JOB_STREAMS = {job.dag_id: tuple(dict.fromkeys(s.stream for s in job.steps if isinstance(s, jobs.Extract)
+                                               and not s.lookback and s.stream in SNAPSHOT_STREAMS))
+               for job in jobs.JOBS.values()}
 
 
 @dataclass
@@ -131,10 +129,11 @@ class SoakReport:
         """A readable account: figures, then each failing invariant with its first cycle and messages."""
         injected = sum(v.get("total", 0) for v in self.faults.values())
         requests_ = sum(v.get("requests", 0) for v in self.faults.values())
+        events = ", ".join(f"{k}={v}" for k, v in sorted(self.events.items()))
         lines = [
             f"soak seed={self.config.seed} scale={self.config.scale} cycles={self.cycles_run} "
             f"faults={injected}/{requests_} requests ({self.config.fault_rate:.0%}) in {self.seconds:.1f}s",
-            f"events applied={sum(self.events.values())} ({', '.join(f'{k}={v}' for k, v in sorted(self.events.items()))})",
+            f"events applied={sum(self.events.values())} ({events})",
             f"not applied: {dict(sorted(self.not_applied.items())) or 'none'}",
             f"invariant checks={sum(self.checks.values())} ({', '.join(f'{k}={self.checks[k]}' for k in INVARIANTS)})",
             f"excused={dict(self.excused)} messages received={self.messages_received} drift found={self.drift_found}",
@@ -191,32 +190,6 @@ def _environment(values: dict[str, str]):
         get_settings.cache_clear()
 
 
-@dataclass
-class SoakPipeline(Pipeline):
-    """:class:`Pipeline` whose extracts run in a seeded order; all of them run, the first error is raised."""
-
-    rng: random.Random = field(default_factory=random.Random)
-
-    def extract(self, *streams: str, full: bool = False, since=None) -> dict[str, dict]:
-        order = list(streams)
-        self.rng.shuffle(order)
-        out: dict[str, dict] = {}
-        error: BaseException | None = None
-        for name in order:
-            try:
-                out.update(super().extract(name, full=full, since=since))
-            except Exception as exc:  # parallel tasks: the others still run; the DAG run fails
-                error = error or exc
-        if error is not None:
-            raise error
-        return out
-
-    def extract_all(self) -> None:
-        from tests.e2e.pipeline import ALL
-
-        self.extract(*ALL, full=True)
-
-
 class Soak:
     """One soak run (use :func:`run_soak`)."""
 
@@ -226,7 +199,8 @@ class Soak:
         self.engine = engine
         self.log = log
         self.rng = random.Random(config.seed)
-        self.pipe = SoakPipeline(engine, sims.pos_url, sims.store_url, rng=random.Random(config.seed + 1))
+        # parallel steps run in a seeded order; all of them run, the first error is raised
+        self.pipe = Pipeline(engine, sims.pos_url, sims.store_url, rng=random.Random(config.seed + 1))
         from storeflow.settings import get_settings
 
         self.settings = get_settings()
@@ -394,9 +368,9 @@ def soak_session(config: SoakConfig, log=print):
         from storeflow.endpoints import create_unsubscribe_app
     except ImportError:  # before the public endpoints moved out of campaigns.optouts
         from storeflow.campaigns.optouts import create_unsubscribe_app
-    from storeflow.simulators.cluster import SimulatorCluster
-    from storeflow.simulators.serve import serve_in_thread
     from storeflow.warehouse.db import connect_warehouse
+    from storeflow_simulators.cluster import SimulatorCluster
+    from storeflow_simulators.serve import serve_in_thread
 
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         workdir = Path(config.workdir or tmp)

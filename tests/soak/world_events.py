@@ -89,7 +89,8 @@ class Ledger:
     bad_rows: list[BadRow] = field(default_factory=list)
     orders: dict[str, int] = field(default_factory=dict)  # store order id -> cycle placed (after go-live)
     bad_orders: set[str] = field(default_factory=set)  # store orders that must be quarantined, not applied
-    store_side_skus: dict[str, int] = field(default_factory=dict)  # SKU -> cycle the store's stock moved outside storeflow
+    # SKU -> cycle the store's stock moved outside storeflow
+    store_side_skus: dict[str, int] = field(default_factory=dict)
     bad_stock_skus: set[str] = field(default_factory=set)  # POS stock of these SKUs is garbage (quarantined)
     renamed: dict[str, str] = field(default_factory=dict)  # old SKU -> POS variation id
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from storeflow.campaigns.definitions import Campaign
 from storeflow.campaigns.holdout import bucket, buckets
 from storeflow.campaigns.policy import PlanInputs, message_key, plan
-from storeflow.campaigns.sendtime import local_hour
+from storeflow.campaigns.send_schedule import local_hour
 from storeflow.settings import Settings
 
 TZS = ["Europe/London", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "America/Los_Angeles", None,
@@ -217,7 +217,7 @@ def test_planning_is_deterministic():
     (10, 23, 8, True),
 ])
 def test_send_time_examples(as_of_hour, pref, expect_hour, held):
-    from storeflow.campaigns.sendtime import next_send_time
+    from storeflow.campaigns.send_schedule import next_send_time
 
     now = datetime(2026, 7, 1, as_of_hour, 30, tzinfo=UTC)  # London = UTC+1 in July
     when, was_held = next_send_time(now - timedelta(hours=1), "Europe/London", pref, (8, 21))

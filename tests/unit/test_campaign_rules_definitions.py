@@ -166,7 +166,7 @@ def test_sandbox_blocks_python_internals(source):
 ])
 def test_sms_segments_match_the_gateway(body):
     from storeflow.campaigns.templates import sms_segments
-    from storeflow.simulators.sms import count_segments
+    from storeflow_simulators.sms import count_segments
 
     assert sms_segments(body) == count_segments(body)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from storeflow.quality.bulk import clean_customers_frame
+from bench.customer_frame import clean_customers_frame
 from storeflow.quality.records import clean_batch, clean_customer
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "quality"
@@ -79,7 +79,9 @@ def test_customer_corpus_bulk_equals_row_by_row():
                 value = bulk.frame.at[i, key]
                 value = None if value is None or (isinstance(value, float) and pd.isna(value)) else value
                 assert value == row.record.get(key), (case["id"], key)
-    assert set(bulk.bad_index) == {i for i, c in enumerate(cases) if c["expect"]["rule"] and not c["expect"].get("loaded")}
+    assert set(bulk.bad_index) == {
+        i for i, c in enumerate(cases) if c["expect"]["rule"] and not c["expect"].get("loaded")
+    }
     assert set(bulk.quarantined_index) == {i for i, c in enumerate(cases) if c["expect"]["rule"]}
 
 

@@ -7,7 +7,7 @@ import phonenumbers
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from storeflow.quality.bulk import clean_customers_frame
+from bench.customer_frame import clean_customers_frame
 from storeflow.quality.codes import ISO_COUNTRIES
 from storeflow.quality.countries import _NAMES, clean_country
 from storeflow.quality.emails import FAST_EMAIL, clean_email

@@ -11,7 +11,7 @@ import pytest
 from storeflow.scoring.affinity import category_affinity
 from storeflow.scoring.btyd import BGNBDModel
 from storeflow.scoring.churn import IsotonicCalibrator, auc, fit_isotonic
-from storeflow.scoring.gate import decide
+from storeflow.scoring.data_sufficiency import decide
 from storeflow.scoring.hashing import partition_of
 from storeflow.scoring.predict import discounted_clv, monthly_rate
 from storeflow.scoring.summary import customer_summary

@@ -1,4 +1,4 @@
-"""Tests for the simulators' seed data generator (storeflow.simulators.seed)."""
+"""Tests for the simulators' seed data generator (storeflow_simulators.seed)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from scipy.stats import spearmanr
 
-from storeflow.simulators.seed import (
+from storeflow_simulators.seed import (
     FORMAT_VARIANTS,
     HARD_DEFECTS,
     generate_transactions,
@@ -26,7 +26,7 @@ from storeflow.simulators.seed import (
     world_to_json,
     write_truth,
 )
-from storeflow.simulators.world import World
+from storeflow_simulators.world import World
 
 NOW = datetime(2026, 7, 15, 12, 0, tzinfo=UTC)  # summer: London is UTC+1
 SQUARE_ID = re.compile(r"^[0-9A-Z]{26}$")

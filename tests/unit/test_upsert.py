@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from storeflow.warehouse import quarantine as q
+from storeflow.quality import quarantine as q
 from storeflow.warehouse.schema import order_lines, orders, quarantine
 from storeflow.warehouse.upsert import upsert
 

@@ -12,7 +12,6 @@ import requests
 from sqlalchemy import create_engine, select
 from square.utils.webhooks_helper import verify_signature as sdk_verify_square
 
-from storeflow.simulators.serve import serve_in_thread
 from storeflow.warehouse.schema import metadata, webhook_events
 from storeflow.webhooks import (
     WebhookSecrets,
@@ -22,6 +21,7 @@ from storeflow.webhooks import (
     verify_square,
     verify_woocommerce,
 )
+from storeflow_simulators.serve import serve_in_thread
 
 WOO_SECRET = "whsec-test-woo-0123456789"
 SQ_KEY = "sq-test-signature-key-abcdef"

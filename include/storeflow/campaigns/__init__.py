@@ -1,6 +1,6 @@
 """Campaigns: definitions, audience rules, policy, holdouts, send time, outbox, senders, opt-outs, uplift.
 
-Entry points for the DAGs (import lazily from the submodules to keep DAG parsing light):
+Entry points for the DAGs (import them from their submodules, lazily, to keep DAG parsing light):
 
 * :func:`storeflow.campaigns.planner.plan_campaigns` — ``plan_campaigns(engine, as_of, campaigns_dir,
   scores=None, events=None) -> PlanSummary``
@@ -17,18 +17,3 @@ from pathlib import Path
 
 BUILTIN_CAMPAIGNS_DIR = Path(__file__).resolve().parents[2] / "campaigns"
 
-
-def __getattr__(name: str):
-    if name == "plan_campaigns":
-        from storeflow.campaigns.planner import plan_campaigns
-
-        return plan_campaigns
-    if name == "dispatch_due":
-        from storeflow.campaigns.outbox import dispatch_due
-
-        return dispatch_due
-    if name == "measure_campaigns":
-        from storeflow.campaigns.measurement import measure_campaigns
-
-        return measure_campaigns
-    raise AttributeError(name)

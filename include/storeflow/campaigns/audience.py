@@ -71,7 +71,8 @@ def replenishment_candidates(campaign: Campaign, trigger: ReplenishmentTrigger, 
     pred["replenishment_confidence"] = conf
     keep = (pred["runout_days"] >= -trigger.within_days) & (pred["runout_days"] <= trigger.within_days)
     keep &= conf >= trigger.min_confidence
-    in_stock = set(products.loc[products["in_stock"].fillna(False).astype(bool), "sku"]) if not products.empty else set()
+    in_stock = (set(products.loc[products["in_stock"].fillna(False).astype(bool), "sku"]) if not products.empty
+                else set())
     keep &= pred["sku"].isin(in_stock)
     pred = pred[keep]
     if pred.empty:

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from storeflow.campaigns.rules import Rule, RuleError, parse_rule
+from storeflow.campaigns.templates import TemplateProblem, check_templates
 
 CHANNELS = ("email", "sms")
 _ID = r"^[a-z][a-z0-9_\-]{0,62}$"
@@ -140,8 +141,6 @@ class Campaign(_Strict):
     @field_validator("templates")
     @classmethod
     def _templates_for_channels(cls, value: Templates, info: ValidationInfo) -> Templates:
-        from storeflow.campaigns.templates import TemplateProblem, check_templates
-
         channels = info.data.get("channels") or []
         missing = []
         if "email" in channels:

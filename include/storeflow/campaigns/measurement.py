@@ -16,18 +16,15 @@ import io
 import math
 from datetime import datetime, timedelta
 from html import escape
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 from scipy import stats as sps
 from sqlalchemy import Engine, select
 
+from storeflow.landing import ObjectStore
 from storeflow.settings import get_settings
 from storeflow.warehouse.schema import campaign_exclusions, campaign_runs, campaign_uplift, messages, orders
-
-
-class Landing(Protocol):
-    def put_bytes(self, key: str, data: bytes, content_type: str = ...) -> str: ...
 
 
 def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> tuple[float | None, float | None]:
@@ -64,7 +61,7 @@ def _conversions(members: pd.DataFrame, order_frame: pd.DataFrame, days: int, as
     return m
 
 
-def measure_campaigns(engine: Engine, as_of: datetime, landing: Landing | None) -> dict[str, Any]:
+def measure_campaigns(engine: Engine, as_of: datetime, landing: ObjectStore | None) -> dict[str, Any]:
     """Compute uplift per campaign, store it in ``campaign_uplift`` and write the HTML report."""
     settings = get_settings()
     days = settings.attribution_days

@@ -59,6 +59,7 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 from storeflow.campaigns.definitions import Campaign
 from storeflow.campaigns.optouts import MissingSecret, is_public_url, unsubscribe_secret, unsubscribe_url
 from storeflow.campaigns.policy import consent_allows
+from storeflow.campaigns.providers import default_senders
 from storeflow.campaigns.senders import (
     LookupUnsupported,
     OutboundMessage,
@@ -68,10 +69,10 @@ from storeflow.campaigns.senders import (
     SendError,
     SenderUnavailable,
     TransientSendError,
-    default_senders,
 )
 from storeflow.campaigns.templates import TemplateProblem, render_email, render_sms
 from storeflow.settings import get_settings
+from storeflow.warehouse.chunks import chunked
 from storeflow.warehouse.schema import (
     campaign_runs,
     consents,
@@ -161,8 +162,7 @@ def _load_context(engine: Engine, rows: list[Any]) -> tuple[dict, dict, set, dic
     suppressed: set[tuple[str, str]] = set()
     runs: dict[tuple[str, str], Campaign | None] = {}
     with engine.connect() as conn:
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
+        for chunk in chunked(ids, 1000):
             for c in conn.execute(select(customers.c.customer_id, customers.c.email, customers.c.phone,
                                          customers.c.given_name, customers.c.family_name,
                                          customers.c.erased_at).where(customers.c.customer_id.in_(chunk))):
@@ -280,17 +280,9 @@ class _SenderPool:
                 self._opened.append(sender)
         return sender
 
-    def _send(self, make: Callable[[], OutboundMessage]) -> tuple[str | SendError | TemplateProblem, str]:
-        sender = self._sender()
-        try:
-            return sender.send(make()), sender.provider
-        except (SendError, TemplateProblem) as exc:
-            return exc, sender.provider
-
     def _send_chunk(self, makers: list[Callable[[], OutboundMessage]]) -> list[tuple[Any, str]]:
+        """Render each message and send the rendered ones in one ``send_batch``; results in order."""
         sender = self._sender()
-        if not hasattr(sender, "send_batch"):
-            return [self._send(make) for make in makers]
         results: list[Any] = []
         outs: list[OutboundMessage] = []
         for make in makers:
@@ -299,20 +291,22 @@ class _SenderPool:
                 results.append(None)
             except TemplateProblem as exc:
                 results.append(exc)
-        sent = iter(sender.send_batch(outs))
+        sent = iter(sender.send_batch(outs) if outs else [])
         return [(next(sent) if r is None else r, sender.provider) for r in results]
 
     def map(self, makers: list[Callable[[], OutboundMessage]]) -> Iterator[tuple[Any, str]]:
         """Render (``maker()``) and send each message on the pool's connections; results in order.
 
-        Work is handed to the threads in chunks, so thread hand-offs do not cost more than the sends.
+        Inline (one connection) each message is sent and yielded before the next is rendered, so it is
+        marked as soon as possible; with threads, work is handed over in chunks, so thread hand-offs do not
+        cost more than the sends.
         """
         if not self._executor:
-            yield from map(self._send, makers)
+            for make in makers:
+                yield from self._send_chunk([make])
             return
         step = max(1, min(SEND_CHUNK, -(-len(makers) // self.size)))
-        chunks = [makers[i:i + step] for i in range(0, len(makers), step)]
-        for results in self._executor.map(self._send_chunk, chunks):
+        for results in self._executor.map(self._send_chunk, chunked(makers, step)):
             yield from results
 
     def close(self) -> None:

@@ -50,7 +50,7 @@ from storeflow.campaigns.definitions import (
 )
 from storeflow.campaigns.holdout import GLOBAL_SCOPE, buckets
 from storeflow.campaigns.rules import RuleError
-from storeflow.campaigns.sendtime import schedule
+from storeflow.campaigns.send_schedule import schedule
 
 log = logging.getLogger(__name__)
 

@@ -69,7 +69,8 @@ def tokenize(text: str) -> list[Tok]:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             bad = text[pos:].lstrip()[:1]
-            raise RuleError(f"unexpected character {bad!r} at position {pos + len(text[pos:]) - len(text[pos:].lstrip())}")
+            at = pos + len(text[pos:]) - len(text[pos:].lstrip())
+            raise RuleError(f"unexpected character {bad!r} at position {at}")
         kind = m.lastgroup or ""
         value = m.group(kind)
         start = m.start(kind)

@@ -9,16 +9,12 @@ Every email carries ``X-Storeflow-Message-Key``, a stable ``Message-ID`` derived
 from __future__ import annotations
 
 import binascii
-import logging
 from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
-from typing import Any, Protocol
-
-from storeflow.resources import SmsConfig, SmtpConfig
+from typing import Protocol
 
 MESSAGE_KEY_HEADER = "X-Storeflow-Message-Key"
-log = logging.getLogger(__name__)
 
 
 class SendError(Exception):
@@ -64,7 +60,11 @@ class OutboundMessage:
 
 
 class Sender(Protocol):
-    """A provider connection; used as a context manager around one batch."""
+    """A provider connection; used as a context manager around batches.
+
+    :meth:`send_batch` is the one send path (the outbox uses nothing else); :class:`OneByOneSender`
+    gives it to providers whose API takes one message per call.
+    """
 
     channel: str
     provider: str
@@ -73,14 +73,47 @@ class Sender(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def send(self, message: OutboundMessage) -> str:
-        """Hand the message to the provider; return the provider's id. Raise a :class:`SendError`."""
+    def send_batch(self, messages: list[OutboundMessage]) -> list[str | SendError]:
+        """Hand ``messages`` to the provider in order; one result per message: its provider id or its
+        :class:`SendError`."""
         ...
 
     def lookup(self, message: OutboundMessage) -> str | None:
         """Provider id if the provider already has this message, None if it certainly does not;
         raise :class:`LookupUnsupported` when the provider cannot tell."""
         ...
+
+
+class BatchSender:
+    """Base of the senders: :meth:`send` is one message through ``send_batch``."""
+
+    def send_batch(self, messages: list[OutboundMessage]) -> list[str | SendError]:
+        raise NotImplementedError
+
+    def send(self, message: OutboundMessage) -> str:
+        """Send one message; return the provider's id or raise its :class:`SendError`."""
+        result = self.send_batch([message])[0]
+        if isinstance(result, SendError):
+            raise result
+        return result
+
+
+class OneByOneSender(BatchSender):
+    """A sender whose provider takes one message per call (:meth:`send_one`)."""
+
+    def send_one(self, message: OutboundMessage) -> str:
+        """One provider call; return the provider's id or raise a :class:`SendError`."""
+        raise NotImplementedError
+
+    def send_batch(self, messages: list[OutboundMessage]) -> list[str | SendError]:
+        """:meth:`send_one` per message, in order; a message's :class:`SendError` becomes its result."""
+        results: list[str | SendError] = []
+        for message in messages:
+            try:
+                results.append(self.send_one(message))
+            except SendError as exc:
+                results.append(exc)
+        return results
 
 
 def message_id_for(message_key: str, domain: str) -> str:
@@ -143,30 +176,3 @@ def build_email(message: OutboundMessage, *, from_addr: str, from_name: str, dom
                 b"Content-Transfer-Encoding: quoted-printable", b"", _qp(body)]
     out += [delimiter + b"--", b""]
     return _CRLF.join(out)
-
-
-def default_senders(settings: Any, smtp: SmtpConfig | None = None, sms: SmsConfig | None = None
-                    ) -> dict[str, Sender | None]:
-    """The configured senders: email via SMTP (default) or SES, SMS via the Twilio contract.
-
-    ``smtp`` / ``sms`` come from the Airflow connections (the glue builds them); without them the
-    ``STOREFLOW_*`` settings apply. A channel whose credentials are missing outside the demo profile gets
-    ``None``: the dispatcher then keeps its messages planned and fails the run naming what to set.
-    """
-    from storeflow.campaigns.senders_sms import TwilioSmsSender
-    from storeflow.profile import MissingCredential
-
-    if getattr(settings, "email_sender", "smtp") == "ses":
-        from storeflow.campaigns.senders_ses import SesEmailSender
-
-        email: Sender | None = SesEmailSender.from_settings(settings)
-    else:
-        from storeflow.campaigns.senders_smtp import SmtpEmailSender
-
-        email = SmtpEmailSender.from_config(smtp or SmtpConfig.from_settings(settings), settings)
-    try:
-        text: Sender | None = TwilioSmsSender.from_config(sms or SmsConfig.from_settings(settings))
-    except MissingCredential as exc:
-        log.warning("SMS sender not configured: %s", exc)
-        text = None
-    return {"email": email, "sms": text}

@@ -10,6 +10,7 @@ from typing import Any
 
 from storeflow.campaigns.senders import (
     LookupUnsupported,
+    OneByOneSender,
     OutboundMessage,
     PermanentSendError,
     TransientSendError,
@@ -20,7 +21,7 @@ _TRANSIENT = {"ThrottlingException", "TooManyRequestsException", "LimitExceededE
               "ServiceUnavailable", "InternalFailure", "RequestTimeout"}
 
 
-class SesEmailSender:
+class SesEmailSender(OneByOneSender):
     channel = "email"
     provider = "ses"
 
@@ -47,7 +48,7 @@ class SesEmailSender:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, message: OutboundMessage) -> str:
+    def send_one(self, message: OutboundMessage) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
         raw = build_email(message, from_addr=self.from_addr, from_name=self.from_name, domain=self.domain,

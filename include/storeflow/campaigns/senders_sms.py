@@ -1,7 +1,8 @@
 """SMS through the Twilio Messages contract (``POST /2010-04-01/Accounts/{sid}/Messages.json``).
 
 Configuration: a :class:`storeflow.resources.SmsConfig` (the ``storeflow_sms`` connection, else the
-``STOREFLOW_SMS_*`` settings; the simulator's demo account only in the demo profile). The message key travels as the ``X-Storeflow-Message-Key`` request header. Twilio has no
+``STOREFLOW_SMS_*`` settings; the simulator's demo account only in the demo profile). The message key
+travels as the ``X-Storeflow-Message-Key`` request header. Twilio has no
 idempotency key; :meth:`TwilioSmsSender.lookup` searches the list endpoint for a message to the same
 number with the same (deterministically rendered) body created since the message was claimed.
 """
@@ -17,6 +18,7 @@ import requests
 from storeflow.campaigns.senders import (
     MESSAGE_KEY_HEADER,
     LookupUnsupported,
+    OneByOneSender,
     OutboundMessage,
     PermanentSendError,
     RecipientOptedOut,
@@ -27,7 +29,7 @@ from storeflow.resources import SmsConfig
 API_VERSION = "2010-04-01"
 
 
-class TwilioSmsSender:
+class TwilioSmsSender(OneByOneSender):
     channel = "sms"
     provider = "twilio"
 
@@ -72,7 +74,7 @@ class TwilioSmsSender:
         assert self._session is not None
         return self._session
 
-    def send(self, message: OutboundMessage) -> str:
+    def send_one(self, message: OutboundMessage) -> str:
         try:
             resp = self._http().post(
                 self._url, data={"To": message.to, "From": self.from_number, "Body": message.body},

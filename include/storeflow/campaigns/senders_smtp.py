@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import re
 import smtplib
-import socket
-import ssl
 from typing import Any
 
 import requests
 
 from storeflow.campaigns.senders import (
     MESSAGE_KEY_HEADER,
+    BatchSender,
     LookupUnsupported,
     OutboundMessage,
     PermanentSendError,
@@ -31,9 +30,10 @@ from storeflow.campaigns.senders import (
     message_id_for,
 )
 from storeflow.resources import SmtpConfig
+from storeflow.smtp_relay import connect_smtp
 
 
-class SmtpEmailSender:
+class SmtpEmailSender(BatchSender):
     """SMTP sender; use ``with sender:`` to hold one connection for a batch."""
 
     channel = "email"
@@ -95,30 +95,12 @@ class SmtpEmailSender:
     def _connect(self) -> smtplib.SMTP:
         if self._smtp is None:
             try:
-                # certificates and host names are always verified (a private relay's CA via ca_bundle)
-                tls = ssl.create_default_context(cafile=self.ca_bundle)
-                if self.security == "ssl":
-                    smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=tls)
-                else:
-                    smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                # small request/response exchanges: without TCP_NODELAY, Nagle + delayed ACK cost ~40 ms each
-                if smtp.sock is not None:
-                    smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self.security == "starttls":
-                    smtp.starttls(context=tls)
-                if self.username and self.password:
-                    smtp.login(self.username, self.password)
-                smtp.ehlo_or_helo_if_needed()  # learn the extensions (PIPELINING) before the first send
+                smtp = connect_smtp(self.host, self.port, security=self.security, username=self.username,
+                                    password=self.password, ca_bundle=self.ca_bundle, timeout=self.timeout)
             except (OSError, smtplib.SMTPException) as exc:
                 raise TransientSendError(f"SMTP connect to {self.host}:{self.port} failed: {exc}") from exc
             self._smtp = smtp
         return self._smtp
-
-    def send(self, message: OutboundMessage) -> str:
-        result = self.send_batch([message])[0]
-        if isinstance(result, SendError):
-            raise result
-        return result
 
     def send_batch(self, messages: list[OutboundMessage]) -> list[str | SendError]:
         """Send ``messages`` in order on this connection; one result (Message-ID or error) per message.
@@ -166,15 +148,11 @@ class SmtpEmailSender:
         data = self._data(message)
         options = ["SMTPUTF8"] if not message.to.isascii() and smtp.has_extn("smtputf8") else []
         try:
-            code, reply = smtp.mail(self.from_addr, options)
-            if code == 250:
-                code, reply = smtp.rcpt(message.to)
-                if code not in (250, 251):
-                    smtp.rset()
-                    return _reply_error("recipient refused", code, reply)
-            else:
+            mail = smtp.mail(self.from_addr, options)
+            refused = _envelope_refused(mail, smtp.rcpt(message.to) if mail[0] == 250 else None)
+            if refused is not None:
                 smtp.rset()
-                return _reply_error("SMTP", code, reply)
+                return refused
         except OSError as exc:  # SMTPServerDisconnected or a socket error, before any data
             raise _ConnectionLost(str(exc), after_data=False) from exc
         try:
@@ -184,6 +162,10 @@ class SmtpEmailSender:
             return _reply_error("SMTP", exc.smtp_code, exc.smtp_error)
         except OSError as exc:
             raise _ConnectionLost(str(exc), after_data=True) from exc
+        return self._accepted(message, code, reply)
+
+    def _accepted(self, message: OutboundMessage, code: int, reply: bytes) -> str | SendError:
+        """The result of a message whose data was sent: its Message-ID on 250, else the reply's error."""
         return message_id_for(message.message_key, self.domain) if code == 250 else _reply_error("SMTP", code, reply)
 
     def _chain(self, smtp: smtplib.SMTP, messages: list[OutboundMessage], results: list[str | SendError]) -> None:
@@ -202,22 +184,21 @@ class SmtpEmailSender:
         for i, message in enumerate(messages):
             following = envelope(messages[i + 1]) if i + 1 < len(messages) else b""
             mail, rcpt, go = smtp.getreply(), smtp.getreply(), smtp.getreply()
-            if mail[0] == 250 and rcpt[0] in (250, 251) and go[0] == 354:
+            refused = _envelope_refused(mail, rcpt, go)
+            if refused is None:
                 body = _LEADING_DOT.sub(b"..", self._data(message))
                 smtp.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n" + following)
                 try:
                     code, reply = smtp.getreply()
                 except (smtplib.SMTPServerDisconnected, OSError) as exc:
                     raise _ConnectionLost(str(exc), after_data=True) from exc
-                results.append(message_id_for(message.message_key, self.domain) if code == 250
-                               else _reply_error("SMTP", code, reply))
+                results.append(self._accepted(message, code, reply))
                 continue
             if go[0] == 354:  # the server waits for data it must now refuse (RFC 2920)
                 smtp.send(b".\r\n")
                 smtp.getreply()
             smtp.rset()
-            failed = mail if mail[0] != 250 else rcpt if rcpt[0] not in (250, 251) else go
-            results.append(_reply_error("recipient refused" if failed is rcpt else "SMTP", *failed))
+            results.append(refused)
             if following:
                 smtp.send(following)
 
@@ -245,6 +226,18 @@ class _ConnectionLost(Exception):
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _envelope_refused(mail: tuple[int, bytes], rcpt: tuple[int, bytes] | None,
+                      go: tuple[int, bytes] | None = None) -> SendError | None:
+    """The error of the first refused envelope reply (``MAIL``, ``RCPT``, then ``DATA``'s 354), or None."""
+    if mail[0] != 250:
+        return _reply_error("SMTP", *mail)
+    if rcpt is not None and rcpt[0] not in (250, 251):
+        return _reply_error("recipient refused", *rcpt)
+    if go is not None and go[0] != 354:
+        return _reply_error("SMTP", *go)
+    return None
 
 
 def _reply_error(what: str, code: int, reply: bytes) -> SendError:

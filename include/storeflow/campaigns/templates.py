@@ -3,23 +3,23 @@
 Templates run in a :class:`jinja2.sandbox.SandboxedEnvironment` (no attribute access to internals, no
 imports) with limits: ranges up to Jinja's ``MAX_RANGE``, powers with small exponents and results, repeated
 strings and lists up to :data:`MAX_OUTPUT` characters, and rendered output up to :data:`MAX_OUTPUT`; any
-failure, of any kind, is a :class:`TemplateProblem` for that one campaign. HTML output is autoescaped. Every email gets a footer with a visible unsubscribe link and the
+failure, of any kind, is a :class:`TemplateProblem` for that one campaign. HTML output is autoescaped.
+Every email gets a footer with a visible unsubscribe link and the
 shop's postal address; every marketing SMS ends with an opt-out instruction — campaigns cannot forget them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from jinja2 import ChainableUndefined, StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
-
-if TYPE_CHECKING:
-    from storeflow.campaigns.definitions import Campaign
+from jinja2 import ChainableUndefined, StrictUndefined, Template, TemplateError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 SMS_OPT_OUT = "Reply STOP to opt out."
 
@@ -33,6 +33,42 @@ _GSM_EXTENDED = set("^{}\\[~]|€\f")
 MAX_OUTPUT = 100_000  # characters of one rendered template, and of any string or list it builds
 MAX_EXPONENT = 64
 MAX_POWER_BITS = 256
+
+
+class _Texts(Protocol):
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def html(self) -> str | None: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def sms(self) -> str | None: ...
+
+
+class _Offer(Protocol):
+    def model_dump(self) -> dict[str, Any]: ...
+
+
+class TemplatedCampaign(Protocol):
+    """What rendering reads of a campaign (:class:`storeflow.campaigns.definitions.Campaign` has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def channels(self) -> Sequence[str]: ...
+    @property
+    def templates(self) -> _Texts: ...
+    @property
+    def offer(self) -> _Offer: ...
+    @property
+    def max_sms_segments(self) -> int: ...
 
 
 class TemplateProblem(ValueError):
@@ -90,7 +126,7 @@ _ENVS = {(a, s): _env(a, s) for a in (True, False) for s in (True, False)}
 
 
 @lru_cache(maxsize=512)
-def _compile(source: str, html: bool, strict: bool):
+def _compile(source: str, html: bool, strict: bool) -> Template:
     try:
         return _ENVS[(html, strict)].from_string(source)
     except (TemplateError, RecursionError, MemoryError, ValueError, TypeError) as exc:
@@ -122,7 +158,7 @@ class RenderedEmail:
     text: str
 
 
-def render_email(campaign: Campaign, context: dict[str, Any], *, strict: bool = False) -> RenderedEmail:
+def render_email(campaign: TemplatedCampaign, context: dict[str, Any], *, strict: bool = False) -> RenderedEmail:
     """Subject, HTML and text for one customer, with the unsubscribe + postal-address footer appended."""
     t = campaign.templates
     subject = " ".join(render(t.subject or "", context, strict=strict).split())
@@ -140,7 +176,7 @@ def render_email(campaign: Campaign, context: dict[str, Any], *, strict: bool = 
     return RenderedEmail(subject=subject, html=html, text=text)
 
 
-def render_sms(campaign: Campaign, context: dict[str, Any], *, strict: bool = False) -> tuple[str, int, str]:
+def render_sms(campaign: TemplatedCampaign, context: dict[str, Any], *, strict: bool = False) -> tuple[str, int, str]:
     """SMS body (with opt-out instruction for marketing), its segment count and encoding."""
     body = " ".join(render(campaign.templates.sms or "", context, strict=strict).split())
     if campaign.kind == "marketing" and "STOP" not in body.upper():
@@ -149,7 +185,7 @@ def render_sms(campaign: Campaign, context: dict[str, Any], *, strict: bool = Fa
     return body, segments, encoding
 
 
-def sample_context(campaign: Campaign) -> dict[str, Any]:
+def sample_context(campaign: TemplatedCampaign) -> dict[str, Any]:
     """A complete context used to validate templates (every documented variable present)."""
     return {
         "customer": {"customer_id": "C0001", "given_name": "Alexandra", "family_name": "Montgomery-Smith",
@@ -165,7 +201,7 @@ def sample_context(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def check_templates(campaign: Campaign) -> None:
+def check_templates(campaign: TemplatedCampaign) -> None:
     """Compile and render every template against :func:`sample_context`; check the SMS length."""
     ctx = sample_context(campaign)
     if "email" in campaign.channels:

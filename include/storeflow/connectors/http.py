@@ -26,9 +26,10 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -37,6 +38,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from storeflow.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+
+    class JsonResponse(requests.Response):
+        """Static type of what :meth:`JsonApiClient.request` returns: the session's own ``requests.Response``
+        with the parsed JSON body attached as ``json_body`` (None when the body was empty or not JSON)."""
+
+        json_body: Any
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
@@ -67,7 +76,8 @@ class AuthFailed(FatalApiError):
 class RetryableError(ApiError):
     """A transient failure; ``retry_after`` (seconds) comes from the server when it said so."""
 
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None, retry_after=None):
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None,
+                 retry_after: float | None = None):
         super().__init__(message, status=status, body=body, retryable=True)
         self.retry_after = retry_after
 
@@ -169,10 +179,10 @@ class JsonApiClient:
         backoff_max: float | None = None,
         timeout: float | None = None,
         session: requests.Session | None = None,
-        sleep=time.sleep,
+        sleep: Callable[[float], None] = time.sleep,
         conn_id: str | None = None,
         verify: bool | str = True,
-    ):
+    ) -> None:
         settings = get_settings()
         if verify is not True and not (isinstance(verify, str) and verify):
             raise ValueError("TLS verification cannot be switched off: pass True or a CA bundle path")
@@ -224,7 +234,7 @@ class JsonApiClient:
             state.attempt_number, exc,
         )
 
-    def request(self, method: str, path: str, *, expect_json: bool = True, **kwargs) -> requests.Response:
+    def request(self, method: str, path: str, *, expect_json: bool = True, **kwargs: Any) -> JsonResponse:
         """Send a request with retries; return the response (``.json_body`` holds the parsed JSON)."""
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
@@ -248,7 +258,7 @@ class JsonApiClient:
             exc.conn_id = getattr(exc, "conn_id", None) or self.conn_id
             raise
 
-    def _send_once(self, method: str, path: str, expect_json: bool, kwargs: dict[str, Any]) -> requests.Response:
+    def _send_once(self, method: str, path: str, expect_json: bool, kwargs: dict[str, Any]) -> JsonResponse:
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         call_kwargs = dict(kwargs)
         call_kwargs.setdefault("timeout", self.timeout)
@@ -292,6 +302,8 @@ class JsonApiClient:
             )
         if expect_json and body is None:
             # a 2xx whose body is not JSON: truncated by a PHP timeout or a proxy, retry
-            raise RetryableError(f"invalid JSON body ({len(text)} bytes) on {method} {path}", status=response.status_code)
-        response.json_body = body  # type: ignore[attr-defined]
-        return response
+            raise RetryableError(f"invalid JSON body ({len(text)} bytes) on {method} {path}",
+                                 status=response.status_code)
+        json_response = cast("JsonResponse", response)
+        json_response.json_body = body
+        return json_response

@@ -26,7 +26,9 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast, overload
+
+import requests
 
 from storeflow import profile
 from storeflow.connectors.http import ApiError, JsonApiClient
@@ -34,11 +36,11 @@ from storeflow.connectors.square_models import (
     Customer,
     Location,
     format_square_ts,
-    note_opt_outs,
     parse_square_ts,
-    set_note_opt_out,
 )
+from storeflow.contracts.square_note import note_opt_outs, set_note_opt_out
 from storeflow.settings import get_settings
+from storeflow.warehouse.chunks import chunked
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +108,27 @@ def _hash(data: Any, n: int = 40) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()[:n]
 
 
+@overload
+def _ts(value: datetime | str) -> str: ...
+@overload
+def _ts(value: None) -> None: ...
 def _ts(value: datetime | str | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return format_square_ts(parse_square_ts(value))  # type: ignore[arg-type]
+        # a non-empty string parses or raises; "" (None) fails in format_square_ts, as it always did
+        return format_square_ts(cast(datetime, parse_square_ts(value)))
     return format_square_ts(value)
+
+
+def _batch_retrieve_body(limit: int, updated_after: datetime | None, **filters: Sequence[str] | None
+                         ) -> dict[str, Any]:
+    """A BatchRetrieveInventory* body: ``limit``, ``updated_after`` (if given) and the non-empty list filters."""
+    body: dict[str, Any] = {"limit": limit}
+    if updated_after is not None:
+        body["updated_after"] = _ts(updated_after)
+    body.update({name: list(values) for name, values in filters.items() if values})
+    return body
 
 
 def inventory_change_identity(change: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +159,7 @@ class SquareClient(JsonApiClient):
                                    env="STOREFLOW_POS_TOKEN", **where)
         return cls(base_url, token, **kwargs)
 
-    def error_message(self, response, body: Any) -> str:
+    def error_message(self, response: requests.Response, body: Any) -> str:
         """``HTTP 400 VERSION_MISMATCH: detail; …`` (Square details never contain credentials)."""
         parts = []
         if isinstance(body, dict):
@@ -156,13 +173,13 @@ class SquareClient(JsonApiClient):
 
     # --- plumbing ---------------------------------------------------------------------------------
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.request("GET", path, params=params).json_body  # type: ignore[attr-defined]
+        return self.request("GET", path, params=params).json_body
 
     def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", path, json=body).json_body  # type: ignore[attr-defined]
+        return self.request("POST", path, json=body).json_body
 
     def put_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("PUT", path, json=body).json_body  # type: ignore[attr-defined]
+        return self.request("PUT", path, json=body).json_body
 
     def iter_responses(
         self, method: str, path: str, *, body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
@@ -246,9 +263,9 @@ class SquareClient(JsonApiClient):
     def batch_retrieve_catalog(self, object_ids: Sequence[str], include_related: bool = False) -> list[dict]:
         out: list[dict[str, Any]] = []
         ids = list(dict.fromkeys(object_ids))
-        for start in range(0, len(ids), 1000):
+        for chunk in chunked(ids, 1000):
             data = self.post_json("/v2/catalog/batch-retrieve", {
-                "object_ids": ids[start:start + 1000], "include_related_objects": include_related,
+                "object_ids": chunk, "include_related_objects": include_related,
             })
             out += data.get("objects") or []
         return out
@@ -263,9 +280,8 @@ class SquareClient(JsonApiClient):
         (ITEM and nested ITEM_VARIATIONs) re-applied to our payload, then the batch is sent again.
         """
         results = []
-        objs = list(objects)
-        for start in range(0, len(objs), CATALOG_BATCH):
-            chunk = [writable_catalog_object(o) for o in objs[start:start + CATALOG_BATCH]]
+        for batch in chunked(objects, CATALOG_BATCH):
+            chunk = [writable_catalog_object(o) for o in batch]
             for attempt in range(max_conflicts + 1):
                 key = f"{key_prefix}-{_hash(chunk)}"
                 try:
@@ -288,7 +304,7 @@ class SquareClient(JsonApiClient):
             for var in (obj.get("item_data") or {}).get("variations") or []:
                 if not str(var.get("id", "")).startswith("#"):
                     ids.append(var["id"])
-        current: dict[str, int] = {}
+        current: dict[str, int | None] = {}
         for obj in self.batch_retrieve_catalog(ids):
             current[obj["id"]] = obj.get("version")
             for var in (obj.get("item_data") or {}).get("variations") or []:
@@ -302,9 +318,8 @@ class SquareClient(JsonApiClient):
 
     def delete_catalog_objects(self, object_ids: Sequence[str]) -> list[str]:
         deleted: list[str] = []
-        ids = list(object_ids)
-        for start in range(0, len(ids), 200):
-            data = self.post_json("/v2/catalog/batch-delete", {"object_ids": ids[start:start + 200]})
+        for chunk in chunked(object_ids, 200):
+            data = self.post_json("/v2/catalog/batch-delete", {"object_ids": chunk})
             deleted += data.get("deleted_object_ids") or []
         return deleted
 
@@ -319,15 +334,8 @@ class SquareClient(JsonApiClient):
         limit: int = 1000,
     ) -> Iterator[list[dict[str, Any]]]:
         """BatchRetrieveInventoryCounts pages (``updated_after`` is exclusive, on ``calculated_at``)."""
-        body: dict[str, Any] = {"limit": limit}
-        if updated_after is not None:
-            body["updated_after"] = _ts(updated_after)
-        if location_ids:
-            body["location_ids"] = list(location_ids)
-        if catalog_object_ids:
-            body["catalog_object_ids"] = list(catalog_object_ids)
-        if states:
-            body["states"] = list(states)
+        body = _batch_retrieve_body(limit, updated_after, location_ids=location_ids,
+                                    catalog_object_ids=catalog_object_ids, states=states)
         return self.iter_pages("POST", "/v2/inventory/counts/batch-retrieve", "counts", body=body)
 
     def batch_change_inventory(
@@ -349,9 +357,7 @@ class SquareClient(JsonApiClient):
         a week later) need different prefixes or reference ids, or the second is taken for a retry.
         """
         results = []
-        items = list(changes)
-        for start in range(0, len(items), batch_size):
-            chunk = items[start:start + batch_size]
+        for chunk in chunked(changes, batch_size):
             identity = [inventory_change_identity(c) for c in chunk]
             key = f"{key_prefix}-{_hash([identity, ignore_unchanged_counts])}"[:128]
             body = {"idempotency_key": key, "changes": chunk, "ignore_unchanged_counts": ignore_unchanged_counts}
@@ -381,15 +387,8 @@ class SquareClient(JsonApiClient):
         Square cannot filter on ``reference_id``; narrow the scan with ``updated_after`` /
         ``catalog_object_ids`` and the filter is applied client-side.
         """
-        body: dict[str, Any] = {"limit": limit}
-        if updated_after is not None:
-            body["updated_after"] = _ts(updated_after)
-        if catalog_object_ids:
-            body["catalog_object_ids"] = list(catalog_object_ids)
-        if location_ids:
-            body["location_ids"] = list(location_ids)
-        if types:
-            body["types"] = list(types)
+        body = _batch_retrieve_body(limit, updated_after, catalog_object_ids=catalog_object_ids,
+                                    location_ids=location_ids, types=types)
         wanted = set(reference_ids) if reference_ids is not None else None
         for page in self.iter_pages("POST", "/v2/inventory/changes/batch-retrieve", "changes", body=body):
             if wanted is not None:
@@ -411,18 +410,17 @@ class SquareClient(JsonApiClient):
         limit: int = 1000,
     ) -> Iterator[list[dict[str, Any]]]:
         """SearchOrders pages by ``updated_at`` (inclusive range), ≤10 locations per chain, UPDATED_AT ASC."""
-        locs = list(location_ids)
-        for start in range(0, len(locs), ORDERS_LOCATION_CHUNK):
+        for locs in chunked(location_ids, ORDERS_LOCATION_CHUNK):
             rng: dict[str, str] = {}
             if updated_start is not None:
-                rng["start_at"] = _ts(updated_start)  # type: ignore[assignment]
+                rng["start_at"] = _ts(updated_start)
             if updated_end is not None:
-                rng["end_at"] = _ts(updated_end)  # type: ignore[assignment]
+                rng["end_at"] = _ts(updated_end)
             flt: dict[str, Any] = {"date_time_filter": {"updated_at": rng}} if rng else {}
             if states:
                 flt["state_filter"] = {"states": list(states)}
             body = {
-                "location_ids": locs[start:start + ORDERS_LOCATION_CHUNK],
+                "location_ids": locs,
                 "query": {"filter": flt, "sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"}},
                 "limit": limit,
             }
@@ -430,9 +428,8 @@ class SquareClient(JsonApiClient):
 
     def batch_retrieve_orders(self, order_ids: Sequence[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        ids = list(order_ids)
-        for start in range(0, len(ids), 100):
-            out += self.post_json("/v2/orders/batch-retrieve", {"order_ids": ids[start:start + 100]}).get("orders") or []
+        for chunk in chunked(order_ids, 100):
+            out += self.post_json("/v2/orders/batch-retrieve", {"order_ids": chunk}).get("orders") or []
         return out
 
     def get_order(self, order_id: str) -> dict[str, Any]:
@@ -490,9 +487,9 @@ class SquareClient(JsonApiClient):
         if updated_start is not None or updated_end is not None:
             rng: dict[str, str] = {}
             if updated_start is not None:
-                rng["start_at"] = _ts(updated_start)  # type: ignore[assignment]
+                rng["start_at"] = _ts(updated_start)
             if updated_end is not None:
-                rng["end_at"] = _ts(updated_end)  # type: ignore[assignment]
+                rng["end_at"] = _ts(updated_end)
             flt["updated_at"] = rng
         if email:
             flt["email_address"] = {"exact": email}
@@ -519,7 +516,7 @@ class SquareClient(JsonApiClient):
         return self.put_json(f"/v2/customers/{customer_id}", body)["customer"]
 
     def set_opt_out(self, customer_id: str, channel: str, opted_out: bool) -> dict[str, Any]:
-        """Record an email/SMS opt-out (or opt-in) in the customer's note (see :mod:`square_models`);
+        """Record an email/SMS opt-out (or opt-in) in the customer's note (see :mod:`storeflow.contracts.square_note`);
         re-reads and retries on a stale version (VERSION_MISMATCH or CONFLICT)."""
         for attempt in range(3):
             current = Customer.model_validate(self.retrieve_customer(customer_id))

@@ -5,11 +5,8 @@ them, and Python keeps microseconds, so nanoseconds are truncated); money stays 
 quantities become :class:`~decimal.Decimal`. Unknown fields are ignored, unknown enum values kept as
 strings (Square adds values over time).
 
-Consent: Square has no SMS consent field, and ``preferences.email_unsubscribed`` is read-only through the
-API. storeflow keeps its opt-outs as machine-readable lines ``sms_opt_out: yes|no`` and
-``email_opt_out: yes|no`` in the customer's ``note`` (UpdateCustomer can write it and it bumps
-``updated_at``/``version``); :func:`note_opt_outs` and :func:`set_note_opt_out` read and write those
-lines without touching the rest of the note.
+Consent: storeflow's opt-out lines in a customer's ``note`` are read and written by
+:mod:`storeflow.contracts.square_note` (shared with the POS simulator).
 """
 
 from __future__ import annotations
@@ -21,8 +18,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from storeflow.contracts.square_note import note_opt_outs
+
 _FRACTION = re.compile(r"^(?P<head>[^.]+?)(?:\.(?P<frac>\d+))?(?P<tz>Z|z|[+-]\d{2}:?\d{2})?$")
-_OPT_LINE = re.compile(r"^\s*(email|sms)_opt_out\s*:\s*(yes|no|true|false)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_square_ts(value: Any) -> datetime | None:
@@ -52,22 +50,6 @@ def format_square_ts(dt: datetime) -> str:
         raise ValueError("naive datetime")
     dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
-
-
-def note_opt_outs(note: str | None) -> dict[str, bool]:
-    """Channel → opted out (True) / opted in (False), from storeflow's lines in a customer note."""
-    return {m.group(1).lower(): m.group(2).lower() in {"yes", "true"} for m in _OPT_LINE.finditer(note or "")}
-
-
-def set_note_opt_out(note: str | None, channel: str, opted_out: bool) -> str:
-    """``note`` with its ``<channel>_opt_out`` line set (added or replaced), other text kept."""
-    line = f"{channel}_opt_out: {'yes' if opted_out else 'no'}"
-    pattern = re.compile(rf"^\s*{re.escape(channel)}_opt_out\s*:.*$", re.IGNORECASE | re.MULTILINE)
-    if not note:
-        return line
-    if pattern.search(note):
-        return pattern.sub(line, note, count=1)
-    return note.rstrip("\n") + "\n" + line
 
 
 Timestamp = Annotated[datetime, BeforeValidator(parse_square_ts)]

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import requests
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_QUERY
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth1
@@ -48,6 +49,7 @@ from storeflow.connectors.woocommerce_models import (
     format_gmt,
 )
 from storeflow.settings import get_settings
+from storeflow.warehouse.chunks import chunked
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +180,12 @@ class WooClient(JsonApiClient):
             kwargs["params"] = params
         return url, kwargs
 
-    def error_message(self, response, body: Any) -> str:
+    def error_message(self, response: requests.Response, body: Any) -> str:
         if isinstance(body, dict) and "code" in body:
             return f"HTTP {response.status_code} {body.get('code')}: {body.get('message', '')}"
         return f"HTTP {response.status_code}"
 
-    def auth_failure_hint(self, response, body: Any) -> str:
+    def auth_failure_hint(self, response: requests.Response, body: Any) -> str:
         if self.auth_method in ("basic", "query") and not self.https:
             return (f"{self.auth_method} auth was sent over plain HTTP, which WooCommerce refuses; "
                     "use an https:// URL or auth='oauth1'")
@@ -316,8 +318,7 @@ class WooClient(JsonApiClient):
         """SKU -> product or variation (``sku=`` exact lookups, comma-joined, variations included)."""
         wanted = sorted({s for s in skus if s and "," not in s})
         found: dict[str, Product] = {}
-        for start in range(0, len(wanted), SKU_CHUNK):
-            chunk = wanted[start: start + SKU_CHUNK]
+        for chunk in chunked(wanted, SKU_CHUNK):
             for page in self.iter_pages("/products", {"sku": ",".join(chunk)}):
                 for row in page:
                     product = Product.model_validate(row)
@@ -327,8 +328,7 @@ class WooClient(JsonApiClient):
 
     def _batch(self, path: str, action: str, items: list[Any]) -> BatchResult:
         result = BatchResult()
-        for start in range(0, len(items), BATCH_LIMIT):
-            chunk = items[start: start + BATCH_LIMIT]
+        for chunk in chunked(items, BATCH_LIMIT):
             body = self.call("POST", path, json={action: chunk}) or {}
             result.requests += 1
             for sent, got in zip(chunk, body.get(action, []), strict=False):

@@ -17,17 +17,20 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar, cast
 
 SECRET_ENV = "STOREFLOW_PSEUDONYM_SECRET"
 ERASED = "[erased]"
 
+J = TypeVar("J")
+
 #: keys whose values are personal data wherever they appear in a person's record
 PERSONAL_KEYS = frozenset({
     "email", "email_address", "email_norm", "billing_email", "phone", "phone_number", "phone_e164", "mobile",
-    "given_name", "family_name", "first_name", "last_name", "nickname", "display_name", "full_name", "username",
-    "company", "company_name", "address_1", "address_2", "address_line_1", "address_line_2", "address_line_3",
-    "address_line1", "address_line2", "locality", "sublocality", "city", "postcode", "postal_code", "birthday",
+    "given_name", "family_name", "first_name", "last_name", "nickname", "display_name", "full_name",
+    "username", "company", "company_name", "address_1", "address_2", "address_line_1", "address_line_2",
+    "address_line_3", "address_line1", "address_line2", "locality", "sublocality", "city", "postcode",
+    "postal_code", "birthday",
     "note", "customer_note", "customer_ip_address", "ip_address", "customer_user_agent", "user_agent",
     "avatar_url", "recipient", "recipient_name", "to", "tax_ids", "address",
 })
@@ -60,7 +63,7 @@ def pseudonym(kind: str, value: str, secret: bytes) -> str:
     return "anon_" + keyed_hash(kind, value, secret)[:23]
 
 
-def _walk_strings(value: Any, keys: tuple[str, ...], out: set[str]) -> None:
+def _walk_strings(value: object, keys: tuple[str, ...], out: set[str]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             if k in keys and isinstance(v, str) and v.strip():
@@ -88,7 +91,7 @@ class Subject:
     def add_identity(self, source_system: str, source_id: str) -> None:
         (self.pos_ids if source_system == "pos" else self.store_ids).add(str(source_id))
 
-    def add_contacts_from(self, raw: Any) -> None:
+    def add_contacts_from(self, raw: object) -> None:
         """Collect emails, phones and names found under personal keys of a raw record."""
         found: set[str] = set()
         _walk_strings(raw, _EMAIL_KEYS, found)
@@ -100,7 +103,8 @@ class Subject:
         _walk_strings(raw, _NAME_KEYS, found)
         self.names |= {n for n in found if len(n) >= 2}
 
-    def add_values(self, *, email: str | None = None, phone: str | None = None, names: Iterable[str | None] = ()):
+    def add_values(self, *, email: str | None = None, phone: str | None = None,
+                   names: Iterable[str | None] = ()) -> None:
         if email and "@" in email:
             self.emails.add(email.strip())
         if phone and sum(ch.isdigit() for ch in phone) >= 7:
@@ -149,7 +153,8 @@ class Subject:
             text = text.replace(pid, self.pseudo_source("pos", pid))
         for sid in self.store_ids:
             text = re.sub(rf"\bstore:{re.escape(sid)}\b", f"store:{self.pseudo_source('store', sid)}", text)
-        contacts = sorted(self.emails | self.phones | (self.names if with_names else set()), key=len, reverse=True)
+        contacts = sorted(self.emails | self.phones | (self.names if with_names else set()),
+                          key=len, reverse=True)
         for needle in contacts:
             boundary = r"\b" if needle[:1].isalnum() else ""
             end = r"\b" if needle[-1:].isalnum() else ""
@@ -173,7 +178,7 @@ class Subject:
             self._cache = cached
         return cached[1]
 
-    def _owns(self, value: Any, top_id_key: str | None = None, system: str | None = None) -> bool:
+    def _owns(self, value: object, top_id_key: str | None = None, system: str | None = None) -> bool:
         if isinstance(value, dict) and top_id_key and value.get(top_id_key) is not None and str(
                 value[top_id_key]) in (self.store_ids if system == "store" else self.pos_ids):
             return True
@@ -184,9 +189,9 @@ class Subject:
             return True
         return bool(store is not None and system != "pos" and store.search(text))
 
-    def _redact(self, value: Any, system: str | None, top_id_key: str | None = None) -> Any:
+    def _redact(self, value: object, system: str | None, top_id_key: str | None = None) -> object:
         if isinstance(value, dict):
-            out: dict[str, Any] = {}
+            out: dict[str, object] = {}
             for k, v in value.items():
                 if k == top_id_key and str(v) in (self.store_ids if system == "store" else self.pos_ids):
                     out[k] = self.pseudo_source(system or "pos", str(v))
@@ -203,8 +208,8 @@ class Subject:
             return self.replace_text(value, with_names=True)
         return value
 
-    def scrub_json(self, value: Any, *, system: str | None = None, top_id_key: str | None = None,
-                   owned: bool = False) -> Any:
+    def scrub_json(self, value: J, *, system: str | None = None, top_id_key: str | None = None,
+                   owned: bool = False) -> J:
         """``value`` with the person's records redacted (see module docstring); others untouched.
 
         ``system`` ('pos' | 'store') tells which id space bare ids belong to; ``top_id_key`` names the key
@@ -212,7 +217,7 @@ class Subject:
         value to be treated as the person's.
         """
         if isinstance(value, list) and not owned:  # a list is never one person's record: look at each item
-            return [self.scrub_json(v, system=system, top_id_key=top_id_key) for v in value]
+            return cast(J, [self.scrub_json(v, system=system, top_id_key=top_id_key) for v in value])
         if owned or self._owns(value, top_id_key, system):
-            return self._redact(value, system, top_id_key)
+            return cast(J, self._redact(value, system, top_id_key))  # the same JSON shape
         return value

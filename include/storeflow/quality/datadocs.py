@@ -11,18 +11,13 @@ from __future__ import annotations
 import html
 import logging
 import re
-from typing import Any, Protocol
+from typing import Any
 
+from storeflow.landing import ObjectStore
 from storeflow.quality.validate import ValidationReport
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class BytesSink(Protocol):
-    """What Data Docs need from a landing zone (``storeflow.landing.LandingZone`` has it)."""
-
-    def put_bytes(self, key: str, data: bytes, content_type: str = ...) -> str: ...
 
 
 def docs_key(stream: str, run_id: str, source_system: str | None = None) -> str:
@@ -42,7 +37,8 @@ def _summary_html(summary: dict[str, Any] | None, report: ValidationReport) -> s
         if not o.success:
             rows.append(
                 f"<tr><th>{html.escape(o.severity)}: {html.escape(o.rule)}</th>"
-                f"<td>{o.unexpected_count} of {o.element_count} rows; sample {html.escape(repr(o.sample)[:200])}</td></tr>"
+                f"<td>{o.unexpected_count} of {o.element_count} rows; "
+                f"sample {html.escape(repr(o.sample)[:200])}</td></tr>"
             )
     status = "PASSED" if report.success else "FAILED (critical expectations)"
     return (
@@ -65,7 +61,7 @@ def render_html(report: ValidationReport, summary: dict[str, Any] | None = None)
     return page[: match.end()] + body + page[match.end():] if match else body + page
 
 
-def write_data_docs(landing: BytesSink, report: ValidationReport, *, run_id: str, source_system: str | None = None,
+def write_data_docs(landing: ObjectStore, report: ValidationReport, *, run_id: str, source_system: str | None = None,
                     summary: dict[str, Any] | None = None) -> str:
     """Render and store the page; return its location (``file://…`` or ``s3://…``) and log it."""
     data = render_html(report, summary).encode("utf-8")

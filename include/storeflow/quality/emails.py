@@ -25,7 +25,8 @@ MAX_LENGTH = 254
 _LOCAL = r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 _SPECIAL_TLDS = r"(?!(?:arpa|invalid|local|localhost|onion|test|home|lan|internal|intranet|corp|private)$)"
-FAST_EMAIL = re.compile(rf"(?=.{{3,{MAX_LENGTH}}}$)(?=[^@]{{1,64}}@){_LOCAL}@(?:{_LABEL}\.)+{_SPECIAL_TLDS}[A-Za-z]{{2,63}}")
+FAST_EMAIL = re.compile(
+    rf"(?=.{{3,{MAX_LENGTH}}}$)(?=[^@]{{1,64}}@){_LOCAL}@(?:{_LABEL}\.)+{_SPECIAL_TLDS}[A-Za-z]{{2,63}}")
 FAST_EMAIL_PATTERN = FAST_EMAIL.pattern
 
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, insert, select, tuple_, update
 
+from storeflow.warehouse.chunks import chunked
 from storeflow.warehouse.schema import (
     consents,
     customer_identities,
@@ -48,7 +49,6 @@ REPORT_FLOOR = 0.75
 REBUILD_REASON = "most recent explicit choice"
 PHONE_NAME_CONFLICT = 0.5  # name similarity below which a shared phone is not trusted
 SURVIVING_FIELDS = ("email", "phone", "given_name", "family_name", "address_line1", "city", "postcode", "country")
-CHUNK = 500
 _NON_ALNUM = re.compile(r"[^0-9a-z ]+")
 _DIGITS = re.compile(r"\d+")
 
@@ -98,6 +98,12 @@ class Identity:
     @property
     def full_name(self) -> str:
         return fold(f"{self.given_name or ''} {self.family_name or ''}")
+
+
+def _golden(ident: Identity) -> str:
+    """The golden id of a resolved identity (every identity a :class:`Resolver` holds has one)."""
+    assert ident.customer_id is not None, "identity not resolved yet"
+    return ident.customer_id
 
 
 @dataclass
@@ -173,18 +179,18 @@ class Resolver:
         chosen: Match | None = None
         other = self.by_email.get(ident.email_norm) if ident.email_norm else None
         if other is not None and self._allowed(ident, other):
-            chosen = Match(other.customer_id, other.key, "email", 1.0)
+            chosen = Match(_golden(other), other.key, "email", 1.0)
         for other in self.by_phone.get(ident.phone, []) if ident.phone else []:
             if not self._allowed(ident, other) or (chosen and other.customer_id == chosen.customer_id):
                 continue
             sim = name_similarity(ident, other)
             if sim is not None and sim < PHONE_NAME_CONFLICT:
-                reports.append(Match(other.customer_id, other.key, "phone_name_conflict", round(sim, 4),
+                reports.append(Match(_golden(other), other.key, "phone_name_conflict", round(sim, 4),
                                      {"name": sim}))
             elif chosen is None:
-                chosen = Match(other.customer_id, other.key, "phone", 1.0, {"name": sim})
+                chosen = Match(_golden(other), other.key, "phone", 1.0, {"name": sim})
             else:
-                reports.append(Match(other.customer_id, other.key, "phone_conflict", 1.0,
+                reports.append(Match(_golden(other), other.key, "phone_conflict", 1.0,
                                      {"merged_into": chosen.customer_id}))
         pk = postcode_key(ident.postcode, ident.country)
         best: Match | None = None
@@ -193,7 +199,7 @@ class Resolver:
                 continue
             score, parts = fuzzy_score(ident, other)
             if best is None or score > best.confidence:
-                best = Match(other.customer_id, other.key, "fuzzy_name_address", score, parts)
+                best = Match(_golden(other), other.key, "fuzzy_name_address", score, parts)
         if best is not None:
             if chosen is None and best.confidence >= self.threshold:
                 chosen = best
@@ -246,12 +252,7 @@ def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _chunks(items: Sequence, size: int = CHUNK):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _ident_from_row(row) -> Identity:
+def _ident_from_row(row: Row[Any]) -> Identity:
     raw = row.raw or {}
     return Identity(row.source_system, row.source_id, row.customer_id, row.email_norm, row.phone_e164,
                     row.given_name, row.family_name, raw.get("address_line1"), row.postcode, row.country)
@@ -267,7 +268,7 @@ def _load_candidates(conn: Connection, idents: list[Identity]) -> list[Identity]
         ci.c.postcode: sorted({i.postcode for i in idents if i.postcode}),
     }
     for column, values in keys.items():
-        for chunk in _chunks(values):
+        for chunk in chunked(values):
             for row in conn.execute(select(ci).where(column.in_(chunk), ci.c.customer_id.is_not(None))):
                 found[(row.source_system, row.source_id)] = _ident_from_row(row)
     return list(found.values())
@@ -276,7 +277,7 @@ def _load_candidates(conn: Connection, idents: list[Identity]) -> list[Identity]
 def _existing(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     ci = customer_identities
     out: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(keys):
+    for chunk in chunked(keys):
         rows = conn.execute(
             select(ci.c.source_system, ci.c.source_id, ci.c.customer_id).where(
                 tuple_(ci.c.source_system, ci.c.source_id).in_(chunk))
@@ -288,7 +289,7 @@ def _existing(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, 
 def _blocked(conn: Connection, keys: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
     m = customer_merges
     out: set[tuple[str, str, str]] = set()
-    for chunk in _chunks(keys):
+    for chunk in chunked(keys):
         rows = conn.execute(
             select(m.c.source_system, m.c.source_id, m.c.customer_id).where(
                 and_(tuple_(m.c.source_system, m.c.source_id).in_(chunk), m.c.undone_at.is_not(None)))
@@ -320,7 +321,8 @@ def resolve_customers(
     report = ResolutionReport(identities=len(records))
     records = list({str(r["source_id"]): r for r in records}.values())  # last record of an id wins
     idents = [
-        Identity(source_system, str(r["source_id"]), None, r.get("email_norm") or (r.get("email") or "").lower() or None,
+        Identity(source_system, str(r["source_id"]), None,
+                 r.get("email_norm") or (r.get("email") or "").lower() or None,
                  r.get("phone"), r.get("given_name"), r.get("family_name"), r.get("address_line1"),
                  r.get("postcode"), r.get("country"))
         for r in records
@@ -374,9 +376,9 @@ def resolve_customers(
         upsert(conn, possible_duplicates, reports,
                key=["source_system", "source_id", "candidate_source_system", "candidate_source_id"],
                update=["customer_id", "candidate_customer_id", "rule", "confidence", "details", "run_id"])
-    affected = sorted({i.customer_id for i in idents})
+    affected = sorted({_golden(i) for i in idents})
     report.customers_rebuilt = rebuild_customers(conn, affected)
-    relink_orders(conn, [(i.source_system, i.source_id, i.customer_id) for i in idents])
+    relink_orders(conn, [(i.source_system, i.source_id, _golden(i)) for i in idents])
     return report
 
 
@@ -431,7 +433,7 @@ def survive(identities: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[
     epoch = datetime.min.replace(tzinfo=UTC)
     values: dict[str, Any] = {f: None for f in SURVIVING_FIELDS}
     provenance: dict[str, Any] = {}
-    best: dict[str, tuple] = {}
+    best: dict[str, tuple[datetime, str, str]] = {}
     for ident in identities:
         raw = ident.get("raw") or {}
         times = _field_times(raw, _aware(ident.get("source_updated_at")))
@@ -439,11 +441,12 @@ def survive(identities: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[
             value = raw.get(f)
             if value is None or value == "":
                 continue
-            rank = (times[f] or epoch, ident["source_system"], ident["source_id"])
+            at = times[f]
+            rank = (at or epoch, ident["source_system"], ident["source_id"])
             if f not in best or rank > best[f]:
                 best[f] = rank
                 values[f] = value
-                provenance[f] = {"at": times[f].isoformat() if times[f] else None,
+                provenance[f] = {"at": at.isoformat() if at else None,
                                  "source": f"{ident['source_system']}:{ident['source_id']}"}
     return values, provenance
 
@@ -465,7 +468,7 @@ def rebuild_customers(conn: Connection, customer_ids: Sequence[str]) -> int:
     ci, ic = customer_identities, identity_consents
     now = datetime.now(UTC)
     rows, consent_rows, empty = [], [], []
-    for chunk in _chunks(list(customer_ids)):
+    for chunk in chunked(list(customer_ids)):
         by_customer: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in conn.execute(select(ci.c.customer_id, ci.c.source_system, ci.c.source_id, ci.c.source_updated_at,
                                      ci.c.raw).where(ci.c.customer_id.in_(chunk))):
@@ -474,14 +477,14 @@ def rebuild_customers(conn: Connection, customer_ids: Sequence[str]) -> int:
         joined = select(ci.c.customer_id, ic.c.channel, ic.c.topic, ic.c.status, ic.c.changed_at, ic.c.source_system,
                         ic.c.source_id).join(ic, and_(ic.c.source_system == ci.c.source_system,
                                                       ic.c.source_id == ci.c.source_id))
-        for r in conn.execute(joined.where(ci.c.customer_id.in_(chunk))):
-            choices[r.customer_id].append(dict(r._mapping))
+        for jr in conn.execute(joined.where(ci.c.customer_id.in_(chunk))):
+            choices[jr.customer_id].append(dict(jr._mapping))
         # choices recorded directly on the golden record by other flows (e.g. an unsubscribe link) count too
         others = select(consents).where(consents.c.customer_id.in_(chunk),
                                         consents.c.reason.is_distinct_from(REBUILD_REASON),
                                         consents.c.status.in_(("subscribed", "unsubscribed")))
-        for r in conn.execute(others):
-            choices[r.customer_id].append({**r._mapping, "_other": True})
+        for cr in conn.execute(others):
+            choices[cr.customer_id].append({**cr._mapping, "_other": True})
         conn.execute(delete(consents).where(consents.c.customer_id.in_(chunk), consents.c.reason == REBUILD_REASON))
         for cid in chunk:
             idents = by_customer.get(cid)
@@ -504,7 +507,7 @@ def rebuild_customers(conn: Connection, customer_ids: Sequence[str]) -> int:
         upsert(conn, customers, rows)
     if consent_rows:
         upsert(conn, consents, consent_rows)
-    for chunk in _chunks(empty):
+    for chunk in chunked(empty):
         conn.execute(delete(customers).where(customers.c.customer_id.in_(chunk)))
         conn.execute(delete(consents).where(consents.c.customer_id.in_(chunk)))
     return len(rows)

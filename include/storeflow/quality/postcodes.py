@@ -73,8 +73,7 @@ def fallback(value: str) -> str:
 
 @lru_cache(maxsize=200_000)
 def _clean(text: str, country: str | None) -> FieldResult:
-    rule = RULES.get(country or "")
-    if rule is None:
+    if not country or (rule := RULES.get(country)) is None:
         return accept(fallback(text))
     compact = _STRIP.sub("", text.upper())
     if rule.numeric:

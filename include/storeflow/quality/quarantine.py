@@ -1,10 +1,15 @@
-"""Batch quarantine on top of :mod:`storeflow.warehouse.quarantine`: write, resolve, threshold gate.
+"""Quarantine rows: records that failed a rule, kept with the reason so nothing is lost; the batch verdict.
 
 A record is quarantined once per failed rule (unique on stream + source system + source id + rule);
 re-quarantining refreshes the row and re-opens it. When a record comes back from its source without a
 rule it failed before, that quarantine row is resolved (``resolved_at`` set), so fixing the data at the
-source clears the quarantine on the next sync. Ids, reasons and payloads are made storable first
-(:func:`storeflow.warehouse.quarantine.storable`), so the row that keeps a NUL byte is itself writable.
+source clears the quarantine on the next sync.
+
+Whatever a source sent must be storable here, on SQLite and PostgreSQL alike, including the values that
+got the record quarantined: :func:`storable` turns NUL bytes and lone surrogates (which PostgreSQL text
+and JSONB refuse) into their escaped text (``\\u0000``), NaN/infinity and integers beyond 64 bits into
+text, and anything else JSON cannot hold into its ``str``; ids, reasons and payloads are made storable
+before they are written, so the row that keeps a NUL byte is itself writable.
 
 The batch verdict (:func:`check_threshold`) weighs the sample: a batch fails only when its bad-row share
 is above ``settings.quarantine_threshold`` *and* it has at least ``settings.quarantine_min_rows`` bad
@@ -14,21 +19,85 @@ rows; below that the bad rows stay quarantined, the rest loads, and a WARNING ca
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, select, update
 
-from storeflow.warehouse.quarantine import storable, storable_text
+from storeflow.warehouse.chunks import chunked
 from storeflow.warehouse.schema import quarantine
 from storeflow.warehouse.upsert import upsert
 
 log = logging.getLogger(__name__)
 
-CHUNK = 500
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_INT64 = 2**63
+
+
+def storable_text(text: str) -> str:
+    """``text`` with NUL bytes and lone surrogates replaced by their escape (``\\u0000``, ``\\ud800``)."""
+    return _BAD_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def storable(value: Any) -> Any:
+    """A JSON value any warehouse can store that still shows what the source sent (see module doc)."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, Mapping):
+        return {storable_text(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [storable(v) for v in value]
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return storable_text(str(value))
+
+
+def record(
+    conn: Connection,
+    *,
+    stream: str,
+    source_system: str,
+    source_id: str,
+    rule: str,
+    reason: str,
+    payload: Any,
+    run_id: str | None = None,
+) -> None:
+    """Quarantine one record for one rule (re-quarantining the same record and rule refreshes it)."""
+    quarantine_many(conn, stream=stream, source_system=source_system, run_id=run_id,
+                    items=[QuarantineItem(str(source_id), rule, str(reason), payload)])
+
+
+def resolve(conn: Connection, *, stream: str, source_system: str, source_id: str) -> int:
+    """Mark the open quarantine rows of a record resolved (it came back clean); return how many."""
+    result = conn.execute(
+        update(quarantine)
+        .where(
+            and_(
+                quarantine.c.stream == stream,
+                quarantine.c.source_system == source_system,
+                quarantine.c.source_id == str(source_id),
+                quarantine.c.resolved_at.is_(None),
+            )
+        )
+        .values(resolved_at=datetime.now(UTC))
+    )
+    return result.rowcount
+
 
 
 class QualityGateFailed(RuntimeError):
@@ -107,8 +176,7 @@ def resolve_fixed(conn: Connection, *, stream: str, source_system: str,
     for k, v in seen.items():
         current[_sid(k)] |= set(v)
     to_resolve: list[dict[str, Any]] = []
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+    for chunk in chunked(ids):
         rows = conn.execute(
             select(q.c.id, q.c.source_id, q.c.rule).where(
                 and_(q.c.stream == stream, q.c.source_system == source_system, q.c.source_id.in_(chunk),
@@ -126,10 +194,10 @@ def resolve_rule(conn: Connection, *, stream: str, source_system: str, rule: str
     q = quarantine
     ids = sorted({_sid(i) for i in source_ids})
     resolved = 0
-    for start in range(0, len(ids), CHUNK):
+    for chunk in chunked(ids):
         result = conn.execute(update(q).where(and_(
             q.c.stream == stream, q.c.source_system == source_system, q.c.rule == rule,
-            q.c.source_id.in_(ids[start:start + CHUNK]), q.c.resolved_at.is_(None)))
+            q.c.source_id.in_(chunk), q.c.resolved_at.is_(None)))
             .values(resolved_at=datetime.now(UTC)))
         resolved += result.rowcount or 0
     return resolved

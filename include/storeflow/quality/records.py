@@ -44,7 +44,7 @@ from storeflow.quality.emails import clean_email, email_key
 from storeflow.quality.names import clean_name
 from storeflow.quality.phones import clean_phone
 from storeflow.quality.postcodes import clean_postcode, fallback
-from storeflow.quality.results import CleanResult, Issue, Severity
+from storeflow.quality.results import CleanResult, FieldResult, Issue, Severity
 
 MAX_TEXT = 255
 FUTURE_SKEW = timedelta(minutes=5)
@@ -80,7 +80,9 @@ def _unstorable_value(value: Any) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
-        return None if INT64_MIN <= value <= INT64_MAX else f"integer of {len(str(abs(value)))} digits overflows 64 bits"
+        if INT64_MIN <= value <= INT64_MAX:
+            return None
+        return f"integer of {len(str(abs(value)))} digits overflows 64 bits"
     if isinstance(value, float):
         return None if math.isfinite(value) else f"is {value!r} (not a finite number)"
     if isinstance(value, Decimal):
@@ -148,7 +150,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _text(out: dict, issues: list[Issue], key: str, changed: list[str], limit: int = MAX_TEXT,
+def _text(out: dict[str, Any], issues: list[Issue], key: str, changed: list[str], limit: int = MAX_TEXT,
           severity: Severity = "error") -> None:
     value = out.get(key)
     if value is None:
@@ -162,20 +164,27 @@ def _text(out: dict, issues: list[Issue], key: str, changed: list[str], limit: i
             out[key] = None
             changed.append(key)
         return
-    cleaned = cleaned or None
-    if cleaned != out.get(key):
-        out[key] = cleaned
+    kept = cleaned or None
+    if kept != out.get(key):
+        out[key] = kept
         changed.append(key)
 
 
-def _apply(out: dict, issues: list[Issue], changed: list[str], key: str, res, severity: Severity = "field") -> None:
+def _issue(res: FieldResult, key: str, severity: Severity) -> Issue:
+    """The issue of a rejected result (:func:`~storeflow.quality.results.reject` sets rule and reason)."""
+    assert res.rule is not None and res.reason is not None, "an accepted result has no issue"
+    return Issue(res.rule, res.reason, key, severity)
+
+
+def _apply(out: dict[str, Any], issues: list[Issue], changed: list[str], key: str, res: FieldResult,
+           severity: Severity = "field") -> None:
     """Store an accepted value; a rejected one is quarantined at field level (value dropped)."""
     if res.ok:
         if res.changed:
             out[key] = res.value
             changed.append(key)
     else:
-        issues.append(Issue(res.rule, res.reason, key, severity))
+        issues.append(_issue(res, key, severity))
         if out.get(key) is not None:
             out[key] = None
             changed.append(key)
@@ -215,7 +224,7 @@ def clean_customer(record: dict[str, Any], default_region: str = "GB") -> CleanR
         _text(out, issues, key, changed, severity="field")
     pc = clean_postcode(out.get("postcode"), region)
     if pc.rule == "postcode_invalid":
-        issues.append(Issue(pc.rule, pc.reason, "postcode", "warning"))
+        issues.append(_issue(pc, "postcode", "warning"))
         kept = fallback(str(out["postcode"]))
         if kept != out["postcode"]:
             out["postcode"] = kept
@@ -263,7 +272,7 @@ def _int_minor(value: Any) -> int:
     raise ValueError(f"{str(value)[:40]!r} is not an integer amount in minor units")
 
 
-def _currency(out: dict, issues: list[Issue], changed: list[str]) -> str | None:
+def _currency(out: dict[str, Any], issues: list[Issue], changed: list[str]) -> str | None:
     cur = out.get("currency")
     norm = cur.strip().upper() if isinstance(cur, str) else None
     if norm not in ISO_CURRENCIES:
@@ -442,7 +451,8 @@ def check_order(record: dict[str, Any], now: datetime | None = None, earliest: d
             out["created_at"] = created
             changed.append("created_at")
     try:
-        parts = {k: _int_minor(out.get(k) or 0) for k in ("tax_minor", "discount_minor", "shipping_minor", "fees_minor")}
+        parts = {k: _int_minor(out.get(k) or 0)
+                 for k in ("tax_minor", "discount_minor", "shipping_minor", "fees_minor")}
         total = _int_minor(out.get("total_minor"))
         line_issues: list[Issue] = []
         line_sum = _check_lines(list(out.get("lines") or []), line_issues)
@@ -453,7 +463,8 @@ def check_order(record: dict[str, Any], now: datetime | None = None, earliest: d
         big = [k for k, v in {**parts, "total_minor": total}.items() if abs(v) > MAX_MINOR]
         if big and not any(i.rule == "amount_out_of_range" for i in line_issues):
             issues.append(Issue("amount_out_of_range", f"{', '.join(big)} exceeds {MAX_MINOR}", "total_minor"))
-        expected = line_sum - parts["discount_minor"] + parts["tax_minor"] + parts["shipping_minor"] + parts["fees_minor"]
+        expected = (line_sum - parts["discount_minor"] + parts["tax_minor"] + parts["shipping_minor"]
+                    + parts["fees_minor"])
         if not big and not any(i.rule == "amount_out_of_range" for i in line_issues) and abs(expected - total) > 1:
             issues.append(Issue(  # 1 = 0.01 in a two-decimal currency
                 "total_mismatch",
@@ -486,7 +497,7 @@ def check_invoice(record: dict[str, Any]) -> CleanResult:
     return _result(out, issues, changed)
 
 
-def _result(out: dict, issues: list[Issue], changed: list[str]) -> CleanResult:
+def _result(out: dict[str, Any], issues: list[Issue], changed: list[str]) -> CleanResult:
     res = CleanResult(out, issues, changed)
     if not res.ok:
         res.record = None

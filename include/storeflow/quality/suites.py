@@ -1,10 +1,10 @@
 """Great Expectations suites, one per stream, each expectation tagged with a rule id and a severity.
 
-``critical`` expectations fail the quality gate (the task fails and alerts); ``warning`` ones are only
-reported. The suites validate the frame that is about to be loaded (after row-level quarantine, see
-:mod:`storeflow.quality.gate`) plus a few derived columns computed by :func:`frame_for` (e.g. the
-difference between an order's lines and its total), so every row-level rule is also checked as a
-batch contract. GX is imported inside functions only (it is slow to import).
+``critical`` expectations fail the run's verdict (:mod:`storeflow.quality.judge`: the task fails and
+alerts); ``warning`` ones are only reported. The suites validate the frame that is about to be loaded
+(after row-level quarantine, see :mod:`storeflow.quality.screen`) plus a few derived columns computed
+by :func:`frame_for` (e.g. the difference between an order's lines and its total), so every row-level
+rule is also checked as a batch contract. GX is imported inside functions only (it is slow to import).
 """
 
 from __future__ import annotations
@@ -163,7 +163,8 @@ def _future_seconds(value: Any, now: datetime) -> float:
         return float("inf")
 
 
-def frame_for(stream: str, records: Sequence[dict[str, Any]] | pd.DataFrame, now: datetime | None = None) -> pd.DataFrame:
+def frame_for(stream: str, records: Sequence[dict[str, Any]] | pd.DataFrame,
+              now: datetime | None = None) -> pd.DataFrame:
     """The DataFrame a stream's suite validates: the records plus the derived columns it needs."""
     df = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     if stream == "stock":

@@ -33,16 +33,23 @@ def preferred_channels(customers: pd.DataFrame, consents: pd.DataFrame, engageme
             rates[(cid, ch)] = (float(eng) + 1.0) / (float(sent) + 2.0)
     n = len(customers)
 
-    def _col(name: str) -> list | None:
+    def _col(name: str) -> list[object] | None:
         return customers[name].tolist() if name in customers else None
 
     # a contact column that is absent is not checked; a present one must hold a non-empty value
     contact = {"email": _col("email"), "sms": _col("phone")}
+
+    def _reachable(ch: str, pos: int) -> bool:
+        col = contact[ch]
+        if col is None:
+            return True
+        value = col[pos]
+        return isinstance(value, str) and bool(value.strip())
+
     stated = _col("preferred_channel") or [None] * n
     out_channel, out_reason = [], []
     for pos, cid in enumerate(customers["customer_id"].tolist()):
-        cands = {ch for ch in consented.get(cid, ())
-                 if contact[ch] is None or (isinstance(contact[ch][pos], str) and contact[ch][pos].strip())}
+        cands = {ch for ch in consented.get(cid, ()) if _reachable(ch, pos)}
         pref = stated[pos]
         if not cands:
             choice, reason = None, "no_consent"

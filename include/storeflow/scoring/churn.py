@@ -10,10 +10,19 @@ the backtest: calibration-period model, labels = no purchase in the holdout.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import isotonic_regression
 from scipy.stats import rankdata
+
+
+class CalibratorDict(TypedDict):
+    """JSON form of an :class:`IsotonicCalibrator`."""
+
+    x: list[float]
+    y: list[float]
 
 
 @dataclass(frozen=True)
@@ -23,23 +32,23 @@ class IsotonicCalibrator:
     x: tuple[float, ...]
     y: tuple[float, ...]
 
-    def __call__(self, raw) -> np.ndarray:
+    def __call__(self, raw: npt.ArrayLike) -> npt.NDArray[np.float64]:
         raw = np.asarray(raw, dtype=float)
         if not self.x:
             return raw
         return np.interp(raw, self.x, self.y)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> CalibratorDict:
         """JSON-friendly form."""
         return {"x": list(self.x), "y": list(self.y)}
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> IsotonicCalibrator:
+    def from_dict(cls, d: CalibratorDict | None) -> IsotonicCalibrator:
         """Inverse of :meth:`to_dict` (``None`` = identity)."""
         return cls(tuple(d["x"]), tuple(d["y"])) if d else cls((), ())
 
 
-def fit_isotonic(raw, label, max_knots: int = 200) -> IsotonicCalibrator:
+def fit_isotonic(raw: npt.ArrayLike, label: npt.ArrayLike, max_knots: int = 200) -> IsotonicCalibrator:
     """Isotonic (non-decreasing) calibration of ``raw`` to the 0/1 ``label``."""
     raw = np.asarray(raw, dtype=float)
     label = np.asarray(label, dtype=float)
@@ -63,7 +72,7 @@ def fit_isotonic(raw, label, max_knots: int = 200) -> IsotonicCalibrator:
     return IsotonicCalibrator(tuple(float(v) for v in xs), tuple(float(v) for v in fitted))
 
 
-def auc(score, label) -> float:
+def auc(score: npt.ArrayLike, label: npt.ArrayLike) -> float:
     """ROC AUC (Mann-Whitney, ties count half); nan when one class is missing."""
     score = np.asarray(score, dtype=float)
     label = np.asarray(label).astype(bool)
@@ -74,7 +83,7 @@ def auc(score, label) -> float:
     return float((ranks[label].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def reliability(prob, label, bins: int = 10) -> list[dict]:
+def reliability(prob: npt.ArrayLike, label: npt.ArrayLike, bins: int = 10) -> list[dict[str, float]]:
     """Calibration table: per decile of predicted probability, mean prediction and observed rate."""
     prob = np.asarray(prob, dtype=float)
     label = np.asarray(label, dtype=float)
@@ -82,7 +91,7 @@ def reliability(prob, label, bins: int = 10) -> list[dict]:
         return []
     edges = np.unique(np.quantile(prob, np.linspace(0, 1, bins + 1)))
     which = np.clip(np.searchsorted(edges, prob, side="right") - 1, 0, max(edges.size - 2, 0))
-    out = []
+    out: list[dict[str, float]] = []
     for k in range(max(edges.size - 1, 1)):
         sel = which == k
         if sel.any():

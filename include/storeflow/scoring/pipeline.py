@@ -7,7 +7,8 @@
    the population-level pieces every partition needs (RFM quintile cut points, send-time prior, SKU repeat
    intervals), store them in ``model_runs``.
 2. :func:`score_partition` (mapped over ``n_partitions``): score the customers whose stable hash falls in
-   the partition (each row's ``method`` / ``method_reason`` say which model served it and why), write ``customer_scores`` / ``replenishment_predictions`` rows under the model version
+   the partition (each row's ``method`` / ``method_reason`` say which model served it and why), write
+   ``customer_scores`` / ``replenishment_predictions`` rows under the model version
    (not visible to readers yet) and record the partition in ``score_partitions``.
 3. :func:`publish_scores`: check every partition is there, then flip ``score_versions.is_current`` in one
    transaction (readers see the old or the new version, never a mix); prune old versions.
@@ -22,21 +23,23 @@ import hashlib
 import json
 import logging
 import pickle
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, func, inspect, select, update
+from sqlalchemy import Connection, Engine, Table, delete, func, inspect, select, update
 
+from storeflow.landing import ObjectStore
 from storeflow.scoring import rfm
 from storeflow.scoring.affinity import category_affinity
 from storeflow.scoring.backtest import run_backtest
 from storeflow.scoring.btyd import BGNBDModel, ConvergenceError, GammaGammaModel, fit_bgnbd, fit_gamma_gamma
 from storeflow.scoring.channel import preferred_channels
 from storeflow.scoring.churn import IsotonicCalibrator
-from storeflow.scoring.gate import METHOD_BOOSTED, METHOD_HEURISTIC, METHOD_MODEL, decide
+from storeflow.scoring.data_sufficiency import METHOD_BOOSTED, METHOD_HEURISTIC, METHOD_MODEL, decide
 from storeflow.scoring.hashing import partition_of
 from storeflow.scoring.predict import heuristic_predictions, model_predictions, population_gap_days
 from storeflow.scoring.replenishment import population_intervals, predict_replenishment, sku_intervals
@@ -47,6 +50,7 @@ from storeflow.warehouse import schema
 from storeflow.warehouse.upsert import upsert
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Order statuses that are not purchases (compared lower-case; Square and WooCommerce spellings).
 EXCLUDED_STATUSES = ("cancelled", "canceled", "refunded", "failed", "trash", "checkout-draft", "draft")
@@ -55,12 +59,6 @@ EVENT_WEIGHTS = {"order": 1.0, "click": 1.0, "open": 0.5}
 MINOR_PER_MAJOR = 100  # settings.acquisition_cost is in major currency units
 SCORING_TABLES = (schema.model_runs, schema.score_versions, schema.score_partitions,
                   schema.customer_scores, schema.replenishment_predictions)
-
-
-class Landing(Protocol):
-    """What :func:`write_report` needs from the landing zone."""
-
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -615,38 +613,42 @@ def _prune(engine: Engine, keep: int) -> list[str]:
 
 
 # --- read --------------------------------------------------------------------------------------
-def current_model_version(conn: Connection | Engine) -> str | None:
-    """The published model version readers see (None before the first publish)."""
+def _read(conn: Connection | Engine, query: Callable[[Connection], T]) -> T:
+    """``query(connection)`` on ``conn``, or on a connection opened from it when it is an engine."""
     if isinstance(conn, Engine):
         with conn.connect() as c:
-            return current_model_version(c)
+            return query(c)
+    return query(conn)
+
+
+def _current_rows(conn: Connection, table: Table, *order: Any) -> pd.DataFrame:
+    """The rows of ``table`` under the published model version (empty frame with the columns before that)."""
     sv = schema.score_versions
-    return conn.execute(select(sv.c.model_version).where(sv.c.is_current.is_(True))).scalar_one_or_none()
+    q = (select(table).join(sv, sv.c.model_version == table.c.model_version).where(sv.c.is_current.is_(True))
+         .order_by(*order))
+    return pd.DataFrame(_tuples(conn.execute(q)), columns=[c.name for c in table.c])
+
+
+def current_model_version(conn: Connection | Engine) -> str | None:
+    """The published model version readers see (None before the first publish)."""
+    sv = schema.score_versions
+    return _read(conn, lambda c: c.execute(select(sv.c.model_version).where(sv.c.is_current.is_(True)))
+                 .scalar_one_or_none())
 
 
 def current_scores(conn: Connection | Engine) -> pd.DataFrame:
     """The current published ``customer_scores`` rows (empty frame with the columns before any publish)."""
-    if isinstance(conn, Engine):
-        with conn.connect() as c:
-            return current_scores(c)
-    cs, sv = schema.customer_scores, schema.score_versions
-    q = (select(cs).join(sv, sv.c.model_version == cs.c.model_version).where(sv.c.is_current.is_(True))
-         .order_by(cs.c.customer_id))
-    return pd.DataFrame(_tuples(conn.execute(q)), columns=[c.name for c in cs.c])
+    cs = schema.customer_scores
+    return _read(conn, lambda c: _current_rows(c, cs, cs.c.customer_id))
 
 
 def current_replenishment(conn: Connection | Engine) -> pd.DataFrame:
     """The current published ``replenishment_predictions`` rows."""
-    if isinstance(conn, Engine):
-        with conn.connect() as c:
-            return current_replenishment(c)
-    rp, sv = schema.replenishment_predictions, schema.score_versions
-    q = (select(rp).join(sv, sv.c.model_version == rp.c.model_version).where(sv.c.is_current.is_(True))
-         .order_by(rp.c.customer_id, rp.c.sku))
-    return pd.DataFrame(_tuples(conn.execute(q)), columns=[c.name for c in rp.c])
+    rp = schema.replenishment_predictions
+    return _read(conn, lambda c: _current_rows(c, rp, rp.c.customer_id, rp.c.sku))
 
 
-def run_scoring(engine: Engine, as_of: datetime, *, n_partitions: int = 1, landing: Landing | None = None,
+def run_scoring(engine: Engine, as_of: datetime, *, n_partitions: int = 1, landing: ObjectStore | None = None,
                 settings: Settings | None = None) -> dict:
     """Fit, score every partition, publish and (with ``landing``) write the report, in one call (demo,
     notebooks; the DAG runs the steps as separate tasks). Returns the publish result plus the model run."""
@@ -668,7 +670,7 @@ def forget_customer(conn: Connection, customer_id: str) -> int:
 
 
 # --- report ------------------------------------------------------------------------------------
-def write_report(engine: Engine, model_version: str, landing: Landing) -> str:
+def write_report(engine: Engine, model_version: str, landing: ObjectStore) -> str:
     """Render the HTML scoring report of ``model_version`` into the landing zone; return its URI."""
     from storeflow.scoring.report import render_report
 

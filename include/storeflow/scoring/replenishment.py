@@ -101,7 +101,7 @@ def predict_replenishment(lines: pd.DataFrame, as_of: datetime, *, population: p
     dpu = np.where(has_own, own_dpu, df["pop_days_per_unit"].to_numpy(dtype=float))
     conf = np.where(has_own, n / (n + 1.0) / (1.0 + own_cv),
                     0.5 * pop_n / (pop_n + 5.0) / (1.0 + df["pop_cv"].fillna(0.0).to_numpy(dtype=float)))
-    basis = np.where(has_own, "own", np.where(has_pop, "population", None))
+    basis = np.where(has_own, "own", np.where(has_pop, "population", np.asarray(None, dtype=object)))
     runout_ns = df["ts"].to_numpy(dtype=float) + dpu * df["quantity"].to_numpy(dtype=float) * DAY_NS
     keep = (has_own | has_pop) & np.isfinite(runout_ns) & (dpu > 0)
     keep &= runout_ns >= as_of_ns(as_of) - max_overdue_days * DAY_NS

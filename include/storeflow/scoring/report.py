@@ -14,9 +14,17 @@ import pandas as pd
 from storeflow.scoring.rfm import SEGMENT_TABLE
 
 
-def _png(fig) -> str:
+def _png(fig, ax, *, title: str, xlabel: str, ylabel: str | None = None) -> str:
+    """Label the chart, then the figure as base64 PNG (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -31,20 +39,14 @@ def _figures(run: dict, scores: pd.DataFrame) -> dict[str, str]:
     counts = scores["rfm_segment"].value_counts().reindex(order, fill_value=0)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.barh(counts.index[::-1], counts.to_numpy()[::-1], color="#4c72b0")
-    ax.set_xlabel("customers")
-    ax.set_title("RFM segments")
-    out["Segment sizes"] = _png(fig)
-    plt.close(fig)
+    out["Segment sizes"] = _png(fig, ax, title="RFM segments", xlabel="customers")
 
     clv = pd.to_numeric(scores["clv_365_minor"], errors="coerce").dropna() / 100.0
     fig, ax = plt.subplots(figsize=(7, 3.5))
     if len(clv):
         ax.hist(clv.clip(upper=np.quantile(clv, 0.99)), bins=50, color="#55a868")
-    ax.set_xlabel("predicted 365-day CLV (major units, 99th percentile clipped)")
-    ax.set_ylabel("customers")
-    ax.set_title("CLV distribution")
-    out["CLV distribution"] = _png(fig)
-    plt.close(fig)
+    out["CLV distribution"] = _png(fig, ax, title="CLV distribution", ylabel="customers",
+                                   xlabel="predicted 365-day CLV (major units, 99th percentile clipped)")
 
     pa = scores.dropna(subset=["p_alive", "recency_days"])
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -58,11 +60,8 @@ def _figures(run: dict, scores: pd.DataFrame) -> dict[str, str]:
         ax.legend(loc="lower left")
     else:
         ax.text(0.5, 0.5, "no model (heuristic method)", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("days since last order")
-    ax.set_ylabel("p_alive")
-    ax.set_title("p_alive against recency")
-    out["p_alive against recency"] = _png(fig)
-    plt.close(fig)
+    out["p_alive against recency"] = _png(fig, ax, title="p_alive against recency",
+                                          xlabel="days since last order", ylabel="p_alive")
 
     metrics = run.get("metrics") or {}
     rel = metrics.get("reliability") or []
@@ -77,11 +76,8 @@ def _figures(run: dict, scores: pd.DataFrame) -> dict[str, str]:
         ax.legend(loc="upper left", fontsize=8)
     else:
         ax.text(0.5, 0.5, "no backtest", ha="center", transform=ax.transAxes)
-    ax.set_xlabel("predicted P(no order in holdout)")
-    ax.set_ylabel("observed share")
-    ax.set_title("Backtest calibration (churn)")
-    out["Backtest calibration"] = _png(fig)
-    plt.close(fig)
+    out["Backtest calibration"] = _png(fig, ax, title="Backtest calibration (churn)",
+                                       xlabel="predicted P(no order in holdout)", ylabel="observed share")
 
     comp = metrics.get("comparison") or {}
     lift = comp.get("lift") or {}

@@ -9,7 +9,10 @@ distinct values this is the ordinary quintile split (20 % per score).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.stats import rankdata
 
@@ -36,7 +39,7 @@ for _name, _rs, _fs in SEGMENT_TABLE:
             _SEGMENT_GRID[_r, _f] = _name
 
 
-def quintile_score(values, higher_is_better: bool = True) -> np.ndarray:
+def quintile_score(values: npt.ArrayLike, higher_is_better: bool = True) -> npt.NDArray[np.int_]:
     """Scores 1-5: ``1 + floor(5 * share strictly worse)`` (ties share the lowest score of their block)."""
     v = np.asarray(values, dtype=float)
     if v.size == 0:
@@ -46,7 +49,7 @@ def quintile_score(values, higher_is_better: bool = True) -> np.ndarray:
     return (1 + np.floor(5 * below / v.size)).astype(int).clip(1, 5)
 
 
-def _strictly_below(key: np.ndarray) -> np.ndarray:
+def _strictly_below(key: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """For each value, how many values are strictly smaller (``rankdata(key, "min") - 1``).
 
     Whole numbers of a modest range (order counts, days, spend in minor units) are counted with one
@@ -61,14 +64,14 @@ def _strictly_below(key: np.ndarray) -> np.ndarray:
     return rankdata(key, method="min") - 1
 
 
-def segment(r_score, f_score) -> np.ndarray:
+def segment(r_score: npt.ArrayLike, f_score: npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Segment names from the pinned R x F table (vectorised)."""
     r = np.asarray(r_score, dtype=int)
     f = np.asarray(f_score, dtype=int)
     return _SEGMENT_GRID[r, f]
 
 
-def rfm_scores(recency_days, n_orders, total_spend) -> pd.DataFrame:
+def rfm_scores(recency_days: npt.ArrayLike, n_orders: npt.ArrayLike, total_spend: npt.ArrayLike) -> pd.DataFrame:
     """R, F, M scores and segment for aligned arrays (recency in days since the last order)."""
     r = quintile_score(recency_days, higher_is_better=False)
     f = quintile_score(n_orders)
@@ -76,7 +79,7 @@ def rfm_scores(recency_days, n_orders, total_spend) -> pd.DataFrame:
     return pd.DataFrame({"r_score": r, "f_score": f, "m_score": m, "rfm_segment": segment(r, f)})
 
 
-def quintile_thresholds(values, higher_is_better: bool = True) -> list[float]:
+def quintile_thresholds(values: npt.ArrayLike, higher_is_better: bool = True) -> list[float]:
     """The four cut points that reproduce :func:`quintile_score` for values of this population.
 
     ``thresholds[k-1]`` is the smallest (oriented) value with at least k/5 of the population strictly
@@ -94,7 +97,8 @@ def quintile_thresholds(values, higher_is_better: bool = True) -> list[float]:
     return out
 
 
-def score_with_thresholds(values, thresholds: list[float], higher_is_better: bool = True) -> np.ndarray:
+def score_with_thresholds(values: npt.ArrayLike, thresholds: Sequence[float | None],
+                          higher_is_better: bool = True) -> npt.NDArray[np.int_]:
     """Scores 1-5 from :func:`quintile_thresholds`."""
     v = np.asarray(values, dtype=float)
     key = v if higher_is_better else -v

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 DAY_NS = 86_400 * 10**9
@@ -22,12 +23,12 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _epoch_ns(values) -> np.ndarray:
+def _epoch_ns(values: pd.Series) -> npt.NDArray[np.int64]:
     ts = pd.to_datetime(values, utc=True)
     return np.asarray(ts.astype("datetime64[ns, UTC]").astype("int64"), dtype=np.int64)
 
 
-def _ns_to_utc(ns: np.ndarray) -> pd.DatetimeIndex:
+def _ns_to_utc(ns: npt.NDArray[np.int64]) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
 
 
@@ -55,7 +56,8 @@ def customer_summary(orders: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     return summary_from_arrays(cust, ts, spend, end_ns)
 
 
-def summary_from_arrays(customer, ts_ns: np.ndarray, spend: np.ndarray, end_ns: int) -> pd.DataFrame:
+def summary_from_arrays(customer: npt.ArrayLike, ts_ns: npt.ArrayLike, spend: npt.ArrayLike,
+                        end_ns: int) -> pd.DataFrame:
     """:func:`customer_summary` on plain arrays (customer ids, ns timestamps, spend); one sort in all."""
     codes, uniques = pd.factorize(np.asarray(customer), sort=False)
     ncust = len(uniques)

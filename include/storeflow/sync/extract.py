@@ -24,9 +24,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import StatementError
 
+from storeflow.quality.judge import judge_run, quarantine_counts
 from storeflow.redaction import redact
 from storeflow.sync.streams import LoadContext, StreamSpec, Window
-from storeflow.warehouse.runs import RunRecord, finish_run, get_cursor, set_cursor, start_run
+from storeflow.warehouse.runs import RunRecord, get_cursor, recorded_run, set_cursor
 
 log = logging.getLogger(__name__)
 UNSTORABLE_RULE = "value_unstorable"
@@ -123,10 +124,15 @@ def run_stream(
     if since is not None and not full:
         start = since
     window = Window(start=start, end=now)
-    record = start_run(engine, RunRecord(
-        stream=spec.name, source_system=spec.source_system, run_id=run_id, dag_id=dag_id, task_id=task_id,
-        window_start=window.start, window_end=window.end,
-    ))
+    with recorded_run(engine, spec.name, spec.source_system, run_id=run_id, dag_id=dag_id, task_id=task_id,
+                      window=(window.start, window.end)) as record:
+        return _extract(engine, landing, client, spec, record, window, run_id=run_id, now=now,
+                        logical_date=logical_date, since=since)
+
+
+def _extract(engine: Engine, landing: Any, client: Any, spec: StreamSpec, record: RunRecord, window: Window, *,
+             run_id: str, now: datetime, logical_date: datetime, since: datetime | None) -> dict[str, Any]:
+    """The body of :func:`run_stream` inside its run record: fetch, guard, land, load, judge, move the cursor."""
     ctx = LoadContext(run_id=run_id, stream=spec.name, source_system=spec.source_system, loaded_at=now)
     stats = getattr(client, "stats", None)
     before = stats.as_dict() if stats else {}
@@ -152,13 +158,7 @@ def run_stream(
             record.rows_changed += result.changed
             record.quarantined += result.quarantined
             page_ids = []
-        if spec.dq_suite:
-            record.details["dq"] = quality_gate(engine, landing, spec, ctx, record)
-        else:
-            from storeflow.quality.quarantine import check_threshold
-
-            record.details["dq"] = {**quarantine_counts(record, ctx),
-                                    **check_threshold(record.rows_read, record.quarantined, label=spec.name)}
+        record.details["dq"] = judge_run(landing, ctx, record, suite=spec.dq_suite).summary
         if since is None:
             with engine.begin() as conn:
                 set_cursor(conn, spec.name, spec.source_system, window.end, run_id)
@@ -168,62 +168,16 @@ def run_stream(
         if page_ids:
             shown = ", ".join(page_ids[:20]) + (f" and {len(page_ids) - 20} more" if len(page_ids) > 20 else "")
             safe += f" [while loading page {current_page}; its source ids: {shown}]"
-        _close(engine, record, stats, before, ctx, pages, "failed", safe)
+        record.error = safe
+        _close(record, stats, before, ctx, pages, "failed")
         if isinstance(exc, Exception) and redact(message) != message:
             raise _without_personal_data(exc, f"{spec.name}: {safe}") from None
         raise
-    return _close(engine, record, stats, before, ctx, pages, "success", None)
+    return _close(record, stats, before, ctx, pages, "success")
 
 
-def quality_gate(engine: Engine, landing: Any, spec: StreamSpec, ctx: LoadContext, record: RunRecord) -> dict:
-    """End-of-run DQ gate: the stream's GX suite over the run's records, Data Docs, bad-row threshold.
-
-    Row rules already quarantined bad records page by page (they never block the rest); here the whole
-    run is judged once: a critical expectation failing, or a bad-row share above
-    ``settings.quarantine_threshold`` with at least ``settings.quarantine_min_rows`` bad rows, raises
-    :class:`~storeflow.quality.quarantine.QualityGateFailed`
-    (the task fails and alerts with the Data Docs location; the cursor does not move, so the window is
-    read again once the source is fixed).
-    """
-    from storeflow.quality.datadocs import write_data_docs
-    from storeflow.quality.quarantine import check_threshold
-    from storeflow.quality.validate import SOURCE_SEVERITY, validate_frame
-
-    summary = {"suite": spec.dq_suite, "source": spec.source_system, "rows_in": record.rows_read,
-               **quarantine_counts(record, ctx),
-               "quarantined_by_reason": {k[len("quarantined_"):]: v for k, v in ctx.counters.items()
-                                         if k.startswith("quarantined_")},
-               "warnings_by_rule": {k[len("warning_"):]: v for k, v in ctx.counters.items()
-                                    if k.startswith("warning_")}}
-    if not ctx.staged:  # nothing new in this window: nothing to validate
-        check_threshold(record.rows_read, record.quarantined, summary=summary, label=spec.name)
-        return summary
-    validation = validate_frame(spec.dq_suite, ctx.staged, severity=SOURCE_SEVERITY.get(spec.dq_suite))
-    summary["validation"] = validation.as_dict()
-    docs = write_data_docs(landing, validation, run_id=ctx.run_id, source_system=spec.source_system,
-                           summary=summary)
-    summary["data_docs"] = docs
-    log.info("[storeflow] DQ %s: %s rows, %s quarantined (%s left out, %s loaded without a bad field), "
-             "Data Docs: %s", spec.name, record.rows_read, summary["rows_quarantined"], summary["rows_left_out"],
-             summary["rows_with_quarantined_fields"], docs)
-    check_threshold(record.rows_read, record.quarantined, failed_critical=[o.rule for o in validation.failed_critical],
-                    summary=summary, docs_location=docs, label=spec.name)
-    return summary
-
-
-def quarantine_counts(record: RunRecord, ctx: LoadContext) -> dict[str, int]:
-    """The run's quarantine in one vocabulary for the log, Data Docs, ``sync_runs``, asset events and the UI.
-
-    ``rows_quarantined`` counts every record with a quarantine entry from this run: the records left out
-    (``rows_left_out``, what the bad-row threshold weighs) and the customers loaded without a bad field
-    (``rows_with_quarantined_fields``).
-    """
-    fields = int(ctx.counters.get("records_with_quarantined_fields", 0))
-    return {"rows_quarantined": record.quarantined + fields, "rows_left_out": record.quarantined,
-            "rows_with_quarantined_fields": fields}
-
-
-def _close(engine, record: RunRecord, stats, before, ctx: LoadContext, pages, status, error) -> dict[str, Any]:
+def _close(record: RunRecord, stats, before, ctx: LoadContext, pages, status) -> dict[str, Any]:
+    """Put the run's final counters on ``record`` (its recorder writes them) and return the task's summary."""
     record.quarantined = quarantine_counts(record, ctx)["rows_quarantined"]  # after the gate weighed left-outs
     if stats:
         after = stats.as_dict()
@@ -231,8 +185,6 @@ def _close(engine, record: RunRecord, stats, before, ctx: LoadContext, pages, st
         record.retries = after["retries"] - before.get("retries", 0)
     record.details = {**record.details, "pages": len(pages), "first_page": pages[0] if pages else None,
                       **ctx.counters}
-    finish_run(engine, record, status, error)
-    log.info(record.summary_line(status))
     return {
         "stream": record.stream, "status": status, "rows_read": record.rows_read,
         "rows_changed": record.rows_changed, "quarantined": record.quarantined,

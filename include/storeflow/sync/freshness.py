@@ -1,7 +1,9 @@
 """Freshness: alert when a stream's last successful sync is older than its limit.
 
-Default limit = 2 × the schedule of the DAG that refreshes the stream (hourly → 2 h, nightly → 48 h);
-override per stream with ``STOREFLOW_FRESHNESS_LIMITS_MINUTES='{"pos_orders": 90}'``.
+The watched names are every step of the job table (:mod:`storeflow.jobs`): each extract's stream and each
+push's name, as their run records write them. Default limit = 2 × the schedule of the fastest job
+recording the name (hourly → 2 h, nightly → 48 h); override per name with
+``STOREFLOW_FRESHNESS_LIMITS_MINUTES='{"pos_orders": 90}'``.
 """
 
 from __future__ import annotations
@@ -12,24 +14,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from storeflow.alerts import Alert, Channel, raise_alert, resolve_alert
+from storeflow.jobs import freshness_limits
 from storeflow.settings import get_settings
 from storeflow.warehouse.runs import last_success
-
-HOURLY = timedelta(hours=1)
-NIGHTLY = timedelta(days=1)
-
-#: stream → schedule of the DAG that refreshes it
-STREAM_SCHEDULES: dict[str, timedelta] = {
-    "pos_catalog": HOURLY,
-    "pos_inventory": HOURLY,
-    "store_catalog_push": HOURLY,
-    "store_orders": HOURLY,
-    "pos_orders": HOURLY,
-    "pos_adjustments_push": HOURLY,
-    "pos_customers": NIGHTLY,
-    "store_customers": NIGHTLY,
-    "reconcile_inventory": NIGHTLY,
-}
 
 
 @dataclass(frozen=True)
@@ -48,7 +35,7 @@ class FreshnessResult:
 
 def limits() -> dict[str, timedelta]:
     """Stream → maximum age of its last successful sync."""
-    out = {stream: 2 * every for stream, every in STREAM_SCHEDULES.items()}
+    out = freshness_limits()
     for stream, minutes in get_settings().freshness_limits_minutes.items():
         out[stream] = timedelta(minutes=minutes)
     return out

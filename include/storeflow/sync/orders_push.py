@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
+from storeflow.quality import quarantine
 from storeflow.settings import Settings, get_settings
 from storeflow.sync.order_movements import Movement, fulfilment_location, plan_movements, record_movement
 from storeflow.sync.stock import GO_LIVE_STREAM, STOCK_REDUCING, orders_go_live
-from storeflow.warehouse import quarantine
 from storeflow.warehouse.runs import set_cursor
 from storeflow.warehouse.schema import order_lines, orders, store_receipts
 from storeflow.warehouse.upsert import upsert

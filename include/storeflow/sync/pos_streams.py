@@ -13,7 +13,7 @@
   store orders and are skipped (counted as ``echo_skipped``), so they are never counted as in-store sales.
 * ``pos_customers`` - SearchCustomers on ``updated_at`` (the overlap, 5 min by default, must exceed
   Square's search-index delay of up to about a minute) → cleaning, quarantine and identity resolution
-  (:mod:`storeflow.sync.customer_sources`, shared with the store).
+  (:mod:`storeflow.sync.customer_records`, shared with the store).
 * ``pos_invoices`` - full rescan (the Invoices API has no ``updated_at`` filter).
 
 Known limitation: renaming a CATEGORY does not rewrite ``products.category`` until its items change
@@ -44,12 +44,12 @@ from storeflow.connectors.square_models import (
     Location,
     Order,
 )
+from storeflow.quality.screen import reject, screen_batch
 from storeflow.settings import get_settings
-from storeflow.sync.customer_ingest import attach_customers
-from storeflow.sync.customer_sources import drop_erased_pos, load_pos_customers
-from storeflow.sync.row_gate import gate_records
+from storeflow.sync.customer_load import attach_customers
+from storeflow.sync.customer_records import drop_erased_pos, load_pos_customers
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
-from storeflow.warehouse import quarantine
+from storeflow.warehouse.chunks import chunked
 from storeflow.warehouse.schema import (
     invoices,
     locations,
@@ -63,17 +63,14 @@ from storeflow.warehouse.upsert import upsert
 SOURCE = "pos"
 ECHO_KEY = "storeflow_source"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_CHUNK = 500
 #: what a malformed record raises while parsing (ArithmeticError: e.g. a year-1 timestamp with an offset)
 PARSE_ERRORS = (ValidationError, ArithmeticError)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
 def _quarantine(conn: Connection, ctx: LoadContext, raw: Any, rule: str, reason: str) -> None:
-    source_id = raw.get("id") or raw.get("catalog_object_id") if isinstance(raw, dict) else None
-    quarantine.record(conn, stream=ctx.stream, source_system=SOURCE, source_id=str(source_id or "?"),
-                      rule=rule, reason=reason[:1000], payload=raw, run_id=ctx.run_id)
-    ctx.count("quarantined")
+    """:func:`~storeflow.quality.screen.reject` as the POS loaders count it (in ``quarantined`` only)."""
+    reject(conn, ctx, raw, rule, reason, count_rule=False)
 
 
 def _reason(exc: Exception) -> str:
@@ -82,15 +79,10 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def _stored(conn: Connection, column_key, columns: list, keys: list, where=None) -> dict:
     """Stored values of ``columns`` for rows whose ``column_key`` is in ``keys`` (and ``where``)."""
     out: dict = {}
-    for chunk in _chunks(list(dict.fromkeys(keys))):
+    for chunk in chunked(list(dict.fromkeys(keys))):
         query = select(column_key, *columns).where(column_key.in_(chunk))
         if where is not None:
             query = query.where(where)
@@ -210,7 +202,7 @@ def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext)
     # items we did not get in this page: fall back to what the warehouse knows about them
     missing_items = {v.item_id for v in variations.values() if v.item_id and v.item_id not in items}
     known_items: dict[str, tuple] = {}
-    for chunk in _chunks(sorted(missing_items)):
+    for chunk in chunked(sorted(missing_items)):
         for row in conn.execute(select(products.c.pos_item_id, products.c.name, products.c.category)
                                 .where(products.c.pos_item_id.in_(chunk))):
             known_items[row[0]] = (row[1], row[2])
@@ -286,9 +278,9 @@ def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext)
             continue
         keep.append(row)
     live = [r for r in keep if not r.get("is_deleted")]
-    rejected = gate_records(conn, ctx, "products", [
+    rejected = screen_batch(conn, ctx, "products", [
         {"sku": r["sku"], "name": r["name"], "price_minor": r["price_minor"], "currency": r["currency"]}
-        for r in live], "sku")
+        for r in live], "sku").rejected
     keep = [r for r in keep if r["sku"] not in rejected]
     changed = upsert(conn, products, keep) if keep else 0
     link_catalog_to_stock(conn, keep, ctx)
@@ -308,7 +300,7 @@ def link_catalog_to_stock(conn: Connection, rows: list[dict[str, Any]], ctx: Loa
     if not live:
         return
     retired = 0
-    for chunk in _chunks(live):
+    for chunk in chunked(live):
         owner = dict((var, sku) for sku, var in chunk)
         stale = [(sku, var) for sku, var in conn.execute(
             select(products.c.sku, products.c.pos_variation_id).where(and_(
@@ -349,7 +341,7 @@ def load_inventory(conn: Connection, page: list[dict[str, Any]], ctx: LoadContex
     keys = [(c.catalog_object_id, c.location_id, c.state) for c in parsed]
     stored: dict[tuple, datetime | None] = {}
     key_cols = tuple_(stock_levels.c.pos_variation_id, stock_levels.c.location_id, stock_levels.c.state)
-    for chunk in _chunks(list(dict.fromkeys(keys))):
+    for chunk in chunked(list(dict.fromkeys(keys))):
         for row in conn.execute(select(stock_levels.c.pos_variation_id, stock_levels.c.location_id,
                                        stock_levels.c.state, stock_levels.c.calculated_at).where(key_cols.in_(chunk))):
             stored[(row[0], row[1], row[2])] = row[3]
@@ -366,9 +358,9 @@ def load_inventory(conn: Connection, page: list[dict[str, Any]], ctx: LoadContex
         records.append((key, (c.calculated_at.timestamp() if c.calculated_at else 0.0,), row))
     rows = _newest(records)
     key = {id(r): f"{r['pos_variation_id']}@{r['location_id']}:{r['state']}" for r in rows}
-    rejected = gate_records(conn, ctx, "stock", [
+    rejected = screen_batch(conn, ctx, "stock", [
         {"id": key[id(r)], "pos_variation_id": r["pos_variation_id"], "sku": r["sku"], "quantity": r["quantity"],
-         "state": r["state"]} for r in rows], "id")
+         "state": r["state"]} for r in rows], "id").rejected
     rows = [r for r in rows if key[id(r)] not in rejected]
     changed = upsert(conn, stock_levels, rows) if rows else 0
     return LoadResult(read=len(page), changed=changed, quarantined=bad + len(rejected))
@@ -442,7 +434,8 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
                 "fees_minor": tips.get(r["order_id"], 0), "created_at": r["created_at"],
                 "lines": [{"quantity": ln["quantity"], "unit_price_minor": ln["unit_price_minor"] or 0}
                           for ln in line_rows if ln["order_id"] == r["order_id"]]} for r in order_rows]
-    rejected = gate_records(conn, ctx, "orders", neutral, "order_id", payloads={o.id: raw for o, raw in best.values()})
+    rejected = screen_batch(conn, ctx, "orders", neutral, "order_id",
+                            payloads={o.id: raw for o, raw in best.values()}).rejected
     order_rows = [r for r in order_rows if r["order_id"] not in rejected]
     line_rows = [r for r in line_rows if r["order_id"] not in rejected]
     attach_customers(conn, SOURCE, order_rows)
@@ -451,7 +444,7 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
     if fresh:
         # lines removed from an order (edited OPEN order) disappear from the warehouse too
         keep = {(r["order_id"], r["line_id"]) for r in line_rows}
-        for chunk in _chunks([o.id for o in fresh]):
+        for chunk in chunked([o.id for o in fresh]):
             existing = conn.execute(select(order_lines.c.order_id, order_lines.c.line_id).where(and_(
                 order_lines.c.source_system == SOURCE, order_lines.c.order_id.in_(chunk)))).all()
             gone = [(r[0], r[1]) for r in existing if (r[0], r[1]) not in keep]

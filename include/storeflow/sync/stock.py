@@ -31,12 +31,15 @@ was last pushed and bring back only the SKUs that changed, whatever the size of 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Integer,
     Select,
     String,
+    Subquery,
     and_,
     case,
     cast,
@@ -85,7 +88,7 @@ def orders_go_live(conn: Connection) -> datetime | None:
     return get_cursor(conn, GO_LIVE_STREAM, "store")
 
 
-def _sellable(location_ids: list[str]):
+def _sellable(location_ids: list[str]) -> Subquery:
     """POS variation id → summed IN_STOCK quantity at the feeding locations (negative counts included)."""
     return (
         select(stock_levels.c.pos_variation_id, func.sum(stock_levels.c.quantity).label("units"))
@@ -95,7 +98,7 @@ def _sellable(location_ids: list[str]):
     )
 
 
-def _pending(go_live: datetime | None):
+def _pending(go_live: datetime | None) -> Subquery:
     """SKU → net units the store and the POS disagree on because the orders sync has not run yet.
 
     Plus the units of paid online orders (since go-live) whose POS adjustment is not applied yet (the store
@@ -125,7 +128,7 @@ def _pending(go_live: datetime | None):
     return query.subquery("pending")
 
 
-def _stock_known(inventory_cursor: datetime | None):
+def _stock_known(inventory_cursor: datetime | None) -> ColumnElement[bool]:
     """SQL condition: the POS stock of the products row is known (see the module docstring)."""
     counted = exists(select(literal(1)).select_from(stock_levels).where(
         stock_levels.c.pos_variation_id == products.c.pos_variation_id))
@@ -134,7 +137,7 @@ def _stock_known(inventory_cursor: datetime | None):
     return or_(counted, products.c.pos_updated_at.is_(None), products.c.pos_updated_at <= inventory_cursor)
 
 
-def desired_stock_query(conn: Connection, settings: Settings | None = None) -> Select:
+def desired_stock_query(conn: Connection, settings: Settings | None = None) -> Select[Any]:
     """SELECT sku, price_minor, desired_stock, stock_state, pos_units for every POS SKU.
 
     ``desired_stock`` is NULL when stock must not be pushed (``stock_state`` says why: ``untracked`` or

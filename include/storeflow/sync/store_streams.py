@@ -33,11 +33,10 @@ from sqlalchemy import Connection
 from storeflow.connectors.woocommerce import WooClient
 from storeflow.connectors.woocommerce_models import LineItem, Order, Product, parse_gmt
 from storeflow.quality.records import MAX_MINOR, MAX_QUANTITY
-from storeflow.sync.customer_ingest import attach_customers
-from storeflow.sync.customer_sources import drop_erased_store, load_store_customers
-from storeflow.sync.row_gate import gate_records
+from storeflow.quality.screen import reject, screen_batch
+from storeflow.sync.customer_load import attach_customers
+from storeflow.sync.customer_records import drop_erased_store, load_store_customers
 from storeflow.sync.streams import LoadContext, LoadResult, StreamSpec, Window
-from storeflow.warehouse import quarantine
 from storeflow.warehouse.schema import order_lines, orders, products
 from storeflow.warehouse.upsert import upsert
 
@@ -89,15 +88,6 @@ def fetch_customers(client: WooClient, window: Window) -> Iterator[list[dict[str
 PARSE_ERRORS = (ValidationError, TypeError, ValueError, ArithmeticError)
 
 
-def _quarantine(conn: Connection, ctx: LoadContext, raw: Any, exc: Exception | str, rule: str = INVALID_RULE) -> None:
-    source_id = str(raw.get("id")) if isinstance(raw, dict) else "?"
-    reason = str(exc).replace("\n", " ")[:1000]
-    quarantine.record(conn, stream=ctx.stream, source_system=SOURCE, source_id=source_id, rule=rule,
-                      reason=reason, payload=raw, run_id=ctx.run_id)
-    ctx.count("quarantined")
-    ctx.count(f"quarantined_{rule}")
-
-
 def _out_of_range(p: Product) -> tuple[str, str] | None:
     prices = {k: v for k, v in (("price", p.price_minor), ("regular_price", p.regular_price_minor),
                                 ("sale_price", p.sale_price_minor)) if v is not None}
@@ -117,12 +107,12 @@ def load_products(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext
         try:
             p = Product.model_validate(raw)
         except PARSE_ERRORS as exc:
-            _quarantine(conn, ctx, raw, exc)
+            reject(conn, ctx, raw, INVALID_RULE, exc)
             bad += 1
             continue
         problem = _out_of_range(p)
         if problem is not None:
-            _quarantine(conn, ctx, raw, problem[1], problem[0])
+            reject(conn, ctx, raw, problem[0], problem[1])
             bad += 1
             continue
         if p.type == "variable":
@@ -193,7 +183,7 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
             if o.date_created_gmt is None:
                 raise ValueError("order has no date_created_gmt")
         except PARSE_ERRORS as exc:
-            _quarantine(conn, ctx, raw, exc)
+            reject(conn, ctx, raw, INVALID_RULE, exc)
             bad += 1
             continue
         email = (o.billing.email or "").strip().lower() or None
@@ -223,7 +213,7 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
                 "name": li.name, "quantity": Decimal(li.quantity), "unit_price_minor": unit,
                 "total_minor": li.total_minor, "loaded_at": ctx.loaded_at,
             })
-    rejected = gate_records(conn, ctx, "orders", neutral, "order_id", payloads=payloads)
+    rejected = screen_batch(conn, ctx, "orders", neutral, "order_id", payloads=payloads).rejected
     order_rows = [r for r in order_rows if r["order_id"] not in rejected]
     attach_customers(conn, SOURCE, order_rows)
     line_rows = [r for r in line_rows if r["order_id"] not in rejected]
@@ -231,10 +221,6 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
     if line_rows:
         ctx.count("order_lines_changed", upsert(conn, order_lines, line_rows))
     return LoadResult(read=len(page), changed=changed, quarantined=bad + len(rejected))
-
-
-
-
 
 
 STORE_STREAMS: dict[str, StreamSpec] = {

@@ -60,8 +60,8 @@ class LoadResult:
     quarantined: int = 0
 
 
-FetchFn = Callable[[Any, Window], Iterable[list[dict]]]
-LoadFn = Callable[[Connection, list[dict], LoadContext], LoadResult]
+FetchFn = Callable[[Any, Window], Iterable[list[dict[str, Any]]]]
+LoadFn = Callable[[Connection, list[dict[str, Any]], LoadContext], LoadResult]
 
 
 @dataclass(frozen=True)
@@ -77,4 +77,4 @@ class StreamSpec:
     cursor_field: str | None = None  # documentation: which vendor field the window filters on
     dq_suite: str | None = None  # GX suite run over the run's staged records (storeflow.quality.suites)
     # drops records that must never be stored again (erased people) before the page is landed
-    pre_land: Callable[[Connection, list[dict]], list[dict]] | None = None
+    pre_land: Callable[[Connection, list[dict[str, Any]]], list[dict[str, Any]]] | None = None

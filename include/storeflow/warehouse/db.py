@@ -11,11 +11,16 @@ import os
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from storeflow.settings import get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine.interfaces import DBAPIConnection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # any 64-bit constant shared by every storeflow process: the PostgreSQL advisory lock migrations take
@@ -37,7 +42,7 @@ def warehouse_url(url: str | None = None) -> str:
     return f"sqlite:///{path}"
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     # WAL + NORMAL: no fsync per commit; a power cut may roll back the last commits but never corrupts
@@ -48,7 +53,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str | None = None, **kwargs) -> Engine:
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """Create an engine for the warehouse (SQLite gets WAL, synchronous=NORMAL and a busy timeout)."""
     resolved = warehouse_url(url)
     if resolved.startswith("postgresql://"):
@@ -62,7 +67,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     return engine
 
 
-def alembic_config(engine: Engine):
+def alembic_config(engine: Engine) -> Config:
     """An Alembic config bound to ``engine`` (used by :func:`migrate` and the schema test)."""
     from alembic.config import Config
 

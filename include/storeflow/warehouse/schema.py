@@ -8,6 +8,8 @@ module (a test compares them).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -39,7 +41,7 @@ metadata = MetaData(naming_convention=NAMING)
 Qty = Numeric(18, 5, asdecimal=True)
 
 
-def _loaded_at() -> Column:
+def _loaded_at() -> Column[datetime]:
     return Column("loaded_at", UTCDateTime, nullable=False)
 
 
@@ -230,6 +232,7 @@ sync_runs = Table(
     Column("stream", String(64), nullable=False),
     Column("source_system", String(16)),
     Column("status", String(16), nullable=False),  # running | success | failed
+    # the source-change window an extract read (start NULL = full read); NULL for pushes (storeflow.warehouse.runs)
     Column("window_start", UTCDateTime),
     Column("window_end", UTCDateTime),
     Column("started_at", UTCDateTime, nullable=False),
@@ -610,7 +613,7 @@ identity_consents = Table(
 
 
 # --- privacy ---------------------------------------------------------------------------------------
-# GDPR erasure (storeflow.gdpr) and inbound webhooks (storeflow.webhooks). None of these tables holds
+# GDPR erasure (storeflow.privacy) and inbound webhooks (storeflow.webhooks). None of these tables holds
 # personal data: subjects are keyed by keyed-HMAC pseudonyms, webhook bodies only by their hash.
 erasure_log = Table(
     "erasure_log",

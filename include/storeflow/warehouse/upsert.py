@@ -11,22 +11,30 @@ many rows were inserted or changed.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import Connection, DateTime, Engine, Table, or_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import ColumnDefault
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
 from sqlalchemy.sql.type_api import TypeEngine
 
 from storeflow.warehouse.coltypes import JSONType, UTCDateTime
 
+if TYPE_CHECKING:
+    from psycopg import sql
+
 SQLITE_BATCH = 500
 #: Rows per COPY + INSERT round on PostgreSQL (bounds the temp table for very large inputs).
 PG_CHUNK_ROWS = 500_000
+
+_Rows = Sequence[Mapping[str, Any]]
 
 
 def _key_columns(table: Table, key: Sequence[str] | None) -> list[str]:
@@ -75,7 +83,9 @@ def upsert(
     return _upsert_generic(conn, table, rows, key_cols, update_cols)
 
 
-def _changed_clause(table: Table, excluded, update_cols: list[str]):
+def _changed_clause(
+    table: Table, excluded: ReadOnlyColumnCollection[str, KeyedColumnElement[Any]], update_cols: list[str]
+) -> ColumnElement[bool] | None:
     # "loaded_at" style bookkeeping columns must not count as a change on their own
     compared = [c for c in update_cols if c != "loaded_at"]
     if not compared:
@@ -83,7 +93,9 @@ def _changed_clause(table: Table, excluded, update_cols: list[str]):
     return or_(*[table.c[c].is_distinct_from(excluded[c]) for c in compared])
 
 
-def _upsert_generic(conn: Connection, table: Table, rows, key_cols, update_cols) -> int:
+def _upsert_generic(
+    conn: Connection, table: Table, rows: _Rows, key_cols: list[str], update_cols: list[str]
+) -> int:
     dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
     stmt = dialect_insert(table)
     if update_cols:
@@ -106,7 +118,7 @@ def _upsert_generic(conn: Connection, table: Table, rows, key_cols, update_cols)
     return changed
 
 
-def _copy_value(value: Any, col_type: TypeEngine) -> Any:
+def _copy_value(value: Any, col_type: TypeEngine[Any]) -> Any:
     """One value as COPY (text format) accepts it; psycopg adapts the rest (str, int, Decimal, bool…)."""
     if value is None:
         return None
@@ -137,11 +149,11 @@ def _generic_value(value: Any) -> Any:
     return value
 
 
-def _is_json(col_type: TypeEngine) -> bool:
+def _is_json(col_type: TypeEngine[Any]) -> bool:
     return col_type is JSONType or type(col_type).__name__ in {"JSON", "JSONB", "Variant"}
 
 
-def _converter(col_type: TypeEngine) -> Callable[[Any], Any] | None:
+def _converter(col_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
     """The per-column conversion needed before COPY, or ``None`` when psycopg's own adaptation is right."""
     if _is_json(col_type):
         return _json_text
@@ -154,7 +166,7 @@ _PLAIN_TYPES = (str, int, float, Decimal, bool, date, time, timedelta, UUID, byt
 _SAMPLE = 100
 
 
-def _all_aware(values) -> bool:
+def _all_aware(values: Iterable[Any]) -> bool:
     """True when every non-null value is an aware datetime (checked at C speed); False if unsure."""
     try:
         return None not in map(_TZINFO, filter(None, values))
@@ -165,7 +177,9 @@ def _all_aware(values) -> bool:
 _TZINFO = attrgetter("tzinfo")
 
 
-def _copy_rows(rows, columns: list[str], types: list[TypeEngine]):
+def _copy_rows(
+    rows: _Rows, columns: list[str], types: list[TypeEngine[Any]]
+) -> Iterator[tuple[Any, ...]] | Iterator[list[Any]]:
     """Return an iterable of COPY rows (tuples/lists), converting only the columns that need it.
 
     JSON columns are serialised; datetime columns must hold aware values (validated in one C-speed
@@ -188,7 +202,9 @@ def _copy_rows(rows, columns: list[str], types: list[TypeEngine]):
     return _converted(map(getter, rows), converters)
 
 
-def _converted(tuples, converters):
+def _converted(
+    tuples: Iterable[tuple[Any, ...]], converters: list[tuple[int, Callable[[Any], Any]]]
+) -> Iterator[list[Any]]:
     for t in tuples:
         values = list(t)
         for i, conv in converters:
@@ -201,7 +217,7 @@ def _python_defaults(table: Table, columns: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col in table.columns:
         d = col.default
-        if col.name in columns or d is None or not (d.is_scalar or d.is_callable):
+        if col.name in columns or not isinstance(d, ColumnDefault) or not (d.is_scalar or d.is_callable):
             continue
         try:
             value = d.arg(None) if d.is_callable else d.arg
@@ -211,13 +227,16 @@ def _python_defaults(table: Table, columns: list[str]) -> dict[str, Any]:
     return out
 
 
-def _pg_statements(table_id, tmp_id, insert_cols, key_cols, update_cols):
+def _pg_statements(
+    table_id: sql.Identifier, tmp_id: sql.Identifier, insert_cols: list[str], key_cols: list[str],
+    update_cols: list[str],
+) -> tuple[sql.Composed, sql.Composed]:
     """(MERGE, INSERT … ON CONFLICT) from the temp table, composed with ``psycopg.sql`` (identifiers only)."""
     from psycopg import sql
 
     ident = sql.Identifier
 
-    def join(template: str, names, sep: str = ", "):
+    def join(template: str, names: Iterable[str], sep: str = ", ") -> sql.Composed:
         return sql.SQL(sep).join(sql.SQL(template).format(c=ident(c)) for c in names)
 
     cols = join("{c}", insert_cols)
@@ -245,7 +264,9 @@ def _pg_statements(table_id, tmp_id, insert_cols, key_cols, update_cols):
     return merge, onconf
 
 
-def _upsert_pg(conn: Connection, table: Table, rows, columns, key_cols, update_cols) -> int:
+def _upsert_pg(
+    conn: Connection, table: Table, rows: _Rows, columns: list[str], key_cols: list[str], update_cols: list[str]
+) -> int:
     """COPY (text format) into a temp table, then apply it to ``table`` in chunks of ``PG_CHUNK_ROWS``.
 
     On PostgreSQL >= 15 each chunk is applied with one ``MERGE`` (a join: no per-row speculative
@@ -265,7 +286,9 @@ def _upsert_pg(conn: Connection, table: Table, rows, columns, key_cols, update_c
     use_merge = (conn.dialect.server_version_info or (0,)) >= (15,)
     if not conn.in_transaction():
         conn.begin()  # what autobegin would do: the caller's commit() must cover this work
-    cur = conn.connection.driver_connection.cursor()
+    driver_conn = conn.connection.driver_connection
+    assert driver_conn is not None, "a live psycopg connection"
+    cur = driver_conn.cursor()
     cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
         tmp_id, table_id))
     types = [table.c[c].type for c in columns]

@@ -1,1 +1,0 @@
-"""storeflow.simulators."""

@@ -1,0 +1,1 @@
+"""storeflow_simulators."""
