@@ -59,7 +59,7 @@ from pathlib import Path
 
 from airflow_env import ROOT, airflow_env
 
-from storeflow_simulators.cluster import DEFAULT_PORTS
+from storeflow_simulators.cluster import DEFAULT_PORTS, READY_LINE
 from storeflow_simulators.credentials import (
     DEMO_POS_TOKEN,
     DEMO_SMS_SID,
@@ -68,7 +68,6 @@ from storeflow_simulators.credentials import (
     DEMO_STORE_SECRET,
 )
 
-READY_LINE = "simulators ready"
 SIMULATOR_START_TIMEOUT = 180.0
 STOP_GRACE = 10.0
 POOLS: dict[str, dict] = {

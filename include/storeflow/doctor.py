@@ -582,7 +582,8 @@ def _store_write_test(rec: _Recorder, client: WooClient) -> None:
 # --- POS ------------------------------------------------------------------------------------------
 POS_CHECKS = ("credentials", "reachable", "auth", "api_version", "locations", "permissions")
 # read probes used when /oauth2/token/status is not available: (scope, method, path, body)
-SCOPE_PROBES = (
+_Probe = tuple[str, str, str, dict[str, Any] | None]
+SCOPE_PROBES: tuple[_Probe, ...] = (
     ("MERCHANT_PROFILE_READ", "GET", "/v2/locations", None),
     ("ITEMS_READ", "GET", "/v2/catalog/list", {"types": "CATEGORY"}),
     ("INVENTORY_READ", "POST", "/v2/inventory/counts/batch-retrieve", {"limit": 1}),
@@ -623,7 +624,7 @@ def check_pos(target: PosTarget, *, timeout: float = 10.0) -> list[Check]:
             https=urlsplit(base).scheme == "https")
 
     client = _pos_client(target, timeout)
-    pinned = client.session.headers.get("Square-Version")
+    pinned = cast("str | None", client.session.headers.get("Square-Version"))  # SquareClient sets a str
     try:
         response = client.request("GET", "/v2/locations")
     except ApiError as exc:
@@ -689,7 +690,7 @@ def _pos_permissions(rec: _Recorder, client: SquareClient, location_ids: list[st
 
 
 def _pos_permissions_by_probes(rec: _Recorder, client: SquareClient, location_ids: list[str]) -> None:
-    probes: list[tuple[str, str, str, dict[str, object] | None]] = list(SCOPE_PROBES)
+    probes = list(SCOPE_PROBES)
     if location_ids:
         probes.append(("ORDERS_READ", "POST", "/v2/orders/search", {"location_ids": location_ids[:1], "limit": 1}))
         probes.append(("INVOICES_READ", "GET", "/v2/invoices", {"location_id": location_ids[0], "limit": 1}))

@@ -17,13 +17,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from storeflow import profile
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
     from sqlalchemy import Engine
 
     from storeflow.connectors.square import SquareClient
     from storeflow.connectors.woocommerce import WooClient
     from storeflow.landing import LandingZone
+    from storeflow.settings import Settings
 
 SmtpSecurity = Literal["none", "starttls", "ssl"]
+_SECURITY: dict[str, SmtpSecurity] = {"none": "none", "starttls": "starttls", "ssl": "ssl"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class SmtpConfig:
     conn_id: str = "storeflow_smtp"
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SmtpConfig:
+    def from_settings(cls, settings: Settings) -> SmtpConfig:
         """The relay from ``STOREFLOW_SMTP_*`` (the simulator's mailbox API only in the demo profile)."""
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         return cls(host=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username,
@@ -51,19 +54,20 @@ class SmtpConfig:
 
     @classmethod
     def from_connection(cls, *, host: str | None, port: int | None, login: str | None, password: str | None,
-                        extra: dict[str, Any], settings: Any) -> SmtpConfig:
+                        extra: dict[str, Any], settings: Settings) -> SmtpConfig:
         """From an Airflow connection's fields: ``extra.security`` (starttls|ssl|none, or ``extra.starttls``
         / ``extra.ssl`` true), ``extra.from`` and ``extra.to`` (alert sender and recipients), ``extra.ca_bundle``."""
-        security = str(extra.get("security") or ("ssl" if extra.get("ssl") else
-                                                  "starttls" if extra.get("starttls") else "none")).lower()
-        if security not in ("none", "starttls", "ssl"):
+        text = str(extra.get("security") or ("ssl" if extra.get("ssl") else
+                                              "starttls" if extra.get("starttls") else "none")).lower()
+        security = _SECURITY.get(text)
+        if security is None:
             raise ValueError(f"connection storeflow_smtp: extra.security must be none, starttls or ssl, "
-                             f"not {security!r}")
+                             f"not {text!r}")
         recipients = extra.get("to") or extra.get("alert_to") or ()
         if isinstance(recipients, str):
             recipients = [r.strip() for r in recipients.split(",") if r.strip()]
         return cls(host=host or settings.smtp_host, port=int(port or settings.smtp_port),
-                   username=login or None, password=password or None, security=security,  # type: ignore[arg-type]
+                   username=login or None, password=password or None, security=security,
                    alert_from=extra.get("from"), alert_to=tuple(recipients), ca_bundle=extra.get("ca_bundle"),
                    lookup_url=extra.get("lookup_url") if profile.is_demo() else None)
 
@@ -79,14 +83,14 @@ class SmsConfig:
     conn_id: str = "storeflow_sms"
 
     @classmethod
-    def from_settings(cls, settings: Any) -> SmsConfig:
+    def from_settings(cls, settings: Settings) -> SmsConfig:
         """From ``STOREFLOW_SMS_*``; the simulator's demo account only in the demo profile."""
         return cls.build(base_url=settings.sms_url, account_sid=settings.sms_account_sid,
                          auth_token=settings.sms_auth_token, settings=settings)
 
     @classmethod
-    def build(cls, *, base_url: str | None, account_sid: str | None, auth_token: Any, settings: Any,
-              from_number: str | None = None) -> SmsConfig:
+    def build(cls, *, base_url: str | None, account_sid: str | None, auth_token: SecretStr | str | None,
+              settings: Settings, from_number: str | None = None) -> SmsConfig:
         """Validate and complete the parts, failing with the connection's name when one is missing."""
         where = {"conn_id": "storeflow_sms"}
         return cls(
@@ -244,7 +248,7 @@ class Resources:
         return LandingZone.from_url(conn.extra.get("url") or f"s3://{conn.host}",
                                     endpoint_url=conn.extra.get("endpoint_url"), session=session)
 
-    def smtp(self, settings: Any) -> SmtpConfig:
+    def smtp(self, settings: Settings) -> SmtpConfig:
         """The SMTP relay (``storeflow_smtp``, else ``STOREFLOW_SMTP_*``)."""
         conn = self.fields("storeflow_smtp")
         if conn is None:
@@ -252,7 +256,7 @@ class Resources:
         return SmtpConfig.from_connection(host=conn.host, port=conn.port, login=conn.login, password=conn.password,
                                           extra=conn.extra, settings=settings)
 
-    def sms(self, settings: Any) -> SmsConfig:
+    def sms(self, settings: Settings) -> SmsConfig:
         """The SMS gateway (``storeflow_sms``, else ``STOREFLOW_SMS_*``); :class:`profile.MissingCredential`
         names the connection when production lacks it."""
         conn = self.fields("storeflow_sms")

@@ -55,7 +55,8 @@ def run_counts(row: Any) -> dict[str, Any]:
     """
     m = row._mapping if hasattr(row, "_mapping") else row
     details = m.get("details") or {}
-    dq = details.get("dq") if isinstance(details.get("dq"), dict) else {}
+    dq_value = details.get("dq")
+    dq = dq_value if isinstance(dq_value, dict) else {}
     rejected = details.get("errors")
     errors = (len(rejected) if isinstance(rejected, list) else _int(rejected)) + (m.get("status") == "failed")
     return {

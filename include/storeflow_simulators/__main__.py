@@ -13,7 +13,13 @@ import sys
 import threading
 from pathlib import Path
 
-from storeflow_simulators.cluster import COMPONENTS, DEFAULT_PORTS, DEFAULT_STORE_TIMEZONE, SimulatorCluster
+from storeflow_simulators.cluster import (
+    COMPONENTS,
+    DEFAULT_PORTS,
+    DEFAULT_STORE_TIMEZONE,
+    READY_LINE,
+    SimulatorCluster,
+)
 from storeflow_simulators.credentials import (
     DEMO_POS_TOKEN,
     DEMO_SMS_SID,
@@ -21,8 +27,6 @@ from storeflow_simulators.credentials import (
     DEMO_STORE_KEY,
     DEMO_STORE_SECRET,
 )
-
-READY_LINE = "simulators ready"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -34,6 +34,8 @@ from storeflow_simulators.serve import ServerHandle, serve_in_thread
 from storeflow_simulators.sms import SmsState, create_sms_app
 from storeflow_simulators.smtp_sink import SmtpSink, SmtpState, create_smtp_api
 
+#: the line `python -m storeflow_simulators` prints once every simulator answers (launchers wait for it)
+READY_LINE = "simulators ready"
 DEFAULT_PORTS: dict[str, int] = {"pos": 8701, "store": 8702, "sms": 8703, "smtp": 8725, "smtp_api": 8726}
 EPHEMERAL_PORTS: dict[str, int] = dict.fromkeys(DEFAULT_PORTS, 0)
 COMPONENTS = ("pos", "store", "sms", "smtp")

@@ -68,6 +68,16 @@ _STATUSES: dict[str, tuple[int, ...]] = {
 }
 
 
+
+async def read_asgi_body(receive: Any) -> bytes:
+    """The whole request body of an ASGI ``http`` scope (every ``http.request`` message joined)."""
+    raw = b""
+    while True:
+        message = await receive()
+        raw += message.get("body", b"")
+        if not message.get("more_body"):
+            return raw
+
 class FaultInjector:
     """ASGI middleware injecting reproducible faults into ``app`` (see module docstring)."""
 
@@ -211,12 +221,7 @@ class FaultInjector:
 
     async def _control(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["method"] == "PUT":
-            raw = b""
-            while True:
-                message = await receive()
-                raw += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
+            raw = await read_asgi_body(receive)
             try:
                 data = json.loads(raw or b"{}")
             except ValueError:

@@ -18,6 +18,7 @@ import requests
 from storeflow.connectors.woocommerce import ConsentNotStored, WooClient
 from storeflow.connectors.woocommerce_models import CONSENT_META, LEGACY_CONSENT_META, Customer
 from storeflow_simulators.credentials import DEMO_STORE_KEY, DEMO_STORE_SECRET
+from storeflow_simulators.faults import read_asgi_body
 from storeflow_simulators.store import StoreState
 from storeflow_simulators.store_testing import running_store, small_world
 
@@ -35,12 +36,7 @@ class DropCustomerMeta:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "PUT" or not CUSTOMER_PUT.match(scope["path"]):
             return await self.app(scope, receive, send)
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        raw = await read_asgi_body(receive)
         body = json.loads(raw or b"{}")
         if body.pop("meta_data", None) is not None:
             self.dropped += 1

@@ -133,3 +133,9 @@ def test_bulk_equals_row_by_row_on_valid(records):
             value = bulk.frame.at[i, key]
             value = None if value is None or (isinstance(value, float) and pd.isna(value)) else value
             assert value == row.record.get(key), (record, key)
+
+
+def test_recasing_a_dotted_capital_i_is_stable():
+    # found by test_valid_customer_never_quarantined: lower-casing İ decomposes it (i + U+0307)
+    once = clean_name("İA").value
+    assert once == "İa" and clean_name(once).value == once

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from storeflow.campaigns.definitions import (
@@ -25,11 +26,11 @@ EMPTY = pd.DataFrame({"pos": pd.Series(dtype="int64"), "trigger_window": pd.Seri
                       "payload": pd.Series(dtype=object)})
 
 
-def _frame(pos: np.ndarray, windows: Any, payloads: Any) -> pd.DataFrame:
+def _frame(pos: npt.NDArray[np.intp], windows: Any, payloads: Any) -> pd.DataFrame:
     return pd.DataFrame({"pos": np.asarray(pos, dtype="int64"), "trigger_window": windows, "payload": payloads})
 
 
-def affinity_for(customers: pd.DataFrame, category: str | None) -> np.ndarray:
+def affinity_for(customers: pd.DataFrame, category: str | None) -> npt.NDArray[np.float64]:
     """Per-customer affinity to ``category`` from an ``affinity`` dict column or ``affinity_<slug>``."""
     n = len(customers)
     if not category:
@@ -118,7 +119,7 @@ def catalog_candidates(campaign: Campaign, trigger: CatalogEventTrigger, custome
     threshold = trigger.min_affinity if trigger.min_affinity is not None else min_affinity
     rule_mask = campaign.rule.evaluate(customers)
     parts = []
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[str | None, npt.NDArray[np.float64]] = {}
     for event in relevant:
         sku = str(event["sku"])
         product = _product(info, sku, {k: event.get(k) for k in ("name", "category", "price_minor",

@@ -24,8 +24,10 @@ from pydantic import (
 
 from storeflow.campaigns.rules import Rule, RuleError, parse_rule
 from storeflow.campaigns.templates import TemplateProblem, check_templates
+from storeflow.settings import Settings
 
-CHANNELS = ("email", "sms")
+Channel = Literal["email", "sms"]
+CHANNELS: tuple[Channel, ...] = ("email", "sms")
 _ID = r"^[a-z][a-z0-9_\-]{0,62}$"
 
 
@@ -104,7 +106,7 @@ class Campaign(_Strict):
     name: str | None = None
     kind: Literal["marketing", "transactional"] = "marketing"
     topic: str = Field("marketing", pattern=r"^[a-z][a-z0-9_]{0,31}$")
-    channels: list[Literal["email", "sms"]] = Field(min_length=1)
+    channels: list[Channel] = Field(min_length=1)
     trigger: Trigger = Field(default_factory=SegmentTrigger)
     audience: str = "true"
     offer: Offer = Field(default_factory=Offer)
@@ -155,7 +157,7 @@ class Campaign(_Strict):
             offer=info.data.get("offer") or Offer(), max_sms_segments=info.data.get("max_sms_segments", 3),
         )
         try:
-            check_templates(probe)  # type: ignore[arg-type]
+            check_templates(probe)
         except TemplateProblem as exc:
             raise ValueError(str(exc)) from exc
         return value
@@ -164,10 +166,10 @@ class Campaign(_Strict):
     def rule(self) -> Rule:
         return parse_rule(self.audience)
 
-    def effective_reeligibility_days(self, settings: Any) -> int:
+    def effective_reeligibility_days(self, settings: Settings) -> int:
         return settings.reeligibility_days if self.reeligibility_days is None else self.reeligibility_days
 
-    def effective_holdout_share(self, settings: Any) -> float:
+    def effective_holdout_share(self, settings: Settings) -> float:
         if self.kind == "transactional":
             return 0.0
         return settings.campaign_holdout_share if self.holdout_share is None else self.holdout_share

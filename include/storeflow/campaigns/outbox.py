@@ -46,15 +46,15 @@ import copy
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import pandas as pd
-from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
 from storeflow.campaigns.definitions import Campaign
 from storeflow.campaigns.optouts import MissingSecret, is_public_url, unsubscribe_secret, unsubscribe_url
@@ -71,7 +71,7 @@ from storeflow.campaigns.senders import (
     TransientSendError,
 )
 from storeflow.campaigns.templates import TemplateProblem, render_email, render_sms
-from storeflow.settings import get_settings
+from storeflow.settings import Settings, get_settings
 from storeflow.warehouse.chunks import chunked
 from storeflow.warehouse.schema import (
     campaign_runs,
@@ -81,6 +81,12 @@ from storeflow.warehouse.schema import (
     messages,
     suppressions,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+
+    #: a row read from the warehouse (``messages``, ``customers``): columns by attribute
+    DbRow: TypeAlias = Row[*tuple[Any, ...]]
 
 CLAIM_BATCH = 500
 SEND_CHUNK = 25  # messages per hand-off to a sending thread
@@ -115,7 +121,7 @@ class DispatchSummary:
 
 
 # --- planning --------------------------------------------------------------------------------------
-def insert_planned(conn, frame: pd.DataFrame, run_id: str, now: datetime) -> int:
+def insert_planned(conn: Connection, frame: pd.DataFrame, run_id: str, now: datetime) -> int:
     """Insert planned messages; existing keys are left untouched. Return rows inserted."""
     from storeflow.warehouse.upsert import upsert
 
@@ -135,7 +141,8 @@ def insert_planned(conn, frame: pd.DataFrame, run_id: str, now: datetime) -> int
 
 
 # --- dispatch --------------------------------------------------------------------------------------
-def _claim(engine: Engine, now: datetime, n: int, blocked: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
+def _claim(engine: Engine, now: datetime, n: int, blocked: frozenset[str] = frozenset()
+           ) -> tuple[str, list[DbRow]]:
     token = secrets.token_hex(8)
     sub = (select(messages.c.id)
            .where(messages.c.state == "planned", messages.c.send_at <= now)
@@ -150,15 +157,19 @@ def _claim(engine: Engine, now: datetime, n: int, blocked: frozenset[str] = froz
                     updated_at=now)
             .returning(*(messages.c[name] for name in _CLAIMED)))
     with engine.begin() as conn:
-        rows = conn.execute(stmt).all()
+        rows = list(conn.execute(stmt).all())
     rows.sort(key=lambda r: (r.send_at, r.id))
     return token, rows
 
 
-def _load_context(engine: Engine, rows: list[Any]) -> tuple[dict, dict, set, dict]:
+_Statuses: TypeAlias = dict[tuple[str, str], dict[str, str]]  # (customer, channel) -> topic -> consent status
+
+
+def _load_context(engine: Engine, rows: Sequence[DbRow]) -> tuple[
+        dict[str, DbRow], _Statuses, set[tuple[str, str]], dict[tuple[str, str], Campaign | None]]:
     ids = sorted({r.customer_id for r in rows})
-    contacts: dict[str, Any] = {}
-    statuses: dict[tuple[str, str], dict[str, str]] = {}
+    contacts: dict[str, DbRow] = {}
+    statuses: _Statuses = {}
     suppressed: set[tuple[str, str]] = set()
     runs: dict[tuple[str, str], Campaign | None] = {}
     with engine.connect() as conn:
@@ -167,12 +178,12 @@ def _load_context(engine: Engine, rows: list[Any]) -> tuple[dict, dict, set, dic
                                          customers.c.given_name, customers.c.family_name,
                                          customers.c.erased_at).where(customers.c.customer_id.in_(chunk))):
                 contacts[c.customer_id] = c
-            for c in conn.execute(select(consents.c.customer_id, consents.c.channel, consents.c.topic,
+            for s in conn.execute(select(consents.c.customer_id, consents.c.channel, consents.c.topic,
                                          consents.c.status).where(consents.c.customer_id.in_(chunk))):
-                statuses.setdefault((c.customer_id, c.channel), {})[c.topic] = c.status
-            for c in conn.execute(select(suppressions.c.customer_id, suppressions.c.channel)
+                statuses.setdefault((s.customer_id, s.channel), {})[s.topic] = s.status
+            for x in conn.execute(select(suppressions.c.customer_id, suppressions.c.channel)
                                   .where(suppressions.c.customer_id.in_(chunk))):
-                suppressed.add((c.customer_id, c.channel))
+                suppressed.add((x.customer_id, x.channel))
         for run_id, campaign_id in {(r.run_id, r.campaign_id) for r in rows}:
             definition = conn.execute(select(campaign_runs.c.definition).where(
                 campaign_runs.c.run_id == run_id, campaign_runs.c.campaign_id == campaign_id)).scalar()
@@ -180,7 +191,8 @@ def _load_context(engine: Engine, rows: list[Any]) -> tuple[dict, dict, set, dic
     return contacts, statuses, suppressed, runs
 
 
-def render_message(row: Any, campaign: Campaign, contact: Any, settings: Any, secret: bytes | None) -> OutboundMessage:
+def render_message(row: DbRow, campaign: Campaign, contact: DbRow, settings: Settings, secret: bytes | None
+                   ) -> OutboundMessage:
     """Render the outbox row for its channel (deterministic: a re-render gives the same content)."""
     # SMS opt out by replying STOP and need no link: they go out even while the link secret is missing
     url = (unsubscribe_url(row.customer_id, row.topic, settings.unsubscribe_base_url, secret)
@@ -204,7 +216,8 @@ def render_message(row: Any, campaign: Campaign, contact: Any, settings: Any, se
     return OutboundMessage(to=contact.phone, body=body, **base)
 
 
-def _block_reason(row: Any, contact: Any, statuses: dict, suppressed: set, now: datetime, settings: Any) -> str | None:
+def _block_reason(row: DbRow, contact: DbRow | None, statuses: _Statuses, suppressed: set[tuple[str, str]],
+                  now: datetime, settings: Settings) -> str | None:
     if contact is None or contact.erased_at is not None:
         return "customer_erased"
     address = contact.email if row.channel == "email" else contact.phone
@@ -327,11 +340,11 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     settings = get_settings()
-    senders = senders if senders is not None else default_senders(settings)
+    by_channel: Mapping[str, Sender | None] = senders if senders is not None else default_senders(settings)
     connections = connections or settings.dispatch_connections
     summary = DispatchSummary()
-    recover_stale(engine, now, senders, summary)
-    secret, blocked = _unsendable_channels(engine, now, senders)
+    recover_stale(engine, now, by_channel, summary)
+    secret, blocked = _unsendable_channels(engine, now, by_channel)
     skipped: Counter[str] = Counter()
     by_campaign: Counter[str] = Counter()
     pools: dict[str, _SenderPool] = {}
@@ -343,7 +356,7 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
             summary.claimed += len(rows)
             contacts, statuses, suppressed, runs = _load_context(engine, rows)
             marker = _Marker(engine, token, settings.dispatch_commit_every)
-            ready: dict[str, list[tuple[Any, Callable[[], OutboundMessage]]]] = {}
+            ready: dict[str, list[tuple[DbRow, Callable[[], OutboundMessage]]]] = {}
             try:
                 for row in rows:
                     campaign = runs.get((row.run_id, row.campaign_id))
@@ -355,11 +368,14 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
                         skipped[reason] += 1
                         marker.add(row.id, {"state": "skipped", "error": reason, "updated_at": now})
                         continue
+                    # no reason: the contact and the definition were both found (narrows their types)
+                    assert campaign is not None and contact is not None
                     ready.setdefault(row.channel, []).append(
                         (row, partial(render_message, row, campaign, contact, settings, secret)))
                 for channel, items in ready.items():
                     if channel not in pools:
-                        pools[channel] = _SenderPool(senders[channel], connections)
+                        # a channel without a sender is blocked, so none of its messages was claimed
+                        pools[channel] = _SenderPool(cast(Sender, by_channel[channel]), connections)
                     results = pools[channel].map([make for _, make in items])
                     for (row, _make), (result, provider) in zip(items, results, strict=True):
                         _record(row, result, provider, marker, summary, skipped, by_campaign, now, settings)
@@ -374,7 +390,7 @@ def dispatch_due(engine: Engine, now: datetime, limit: int = 1000, senders: dict
     return summary
 
 
-def _unsendable_channels(engine: Engine, now: datetime, senders: dict[str, Sender]
+def _unsendable_channels(engine: Engine, now: datetime, senders: Mapping[str, Sender | None]
                          ) -> tuple[bytes | None, dict[str, str]]:
     """The unsubscribe secret (or None) and, per channel that cannot send now, what to configure."""
     blocked: dict[str, str] = {}
@@ -412,7 +428,7 @@ def _raise_if_blocked(engine: Engine, now: datetime, blocked: dict[str, str], su
     if not blocked:
         return
     with engine.connect() as conn:
-        waiting = dict(conn.execute(
+        waiting: dict[str, int] = dict(conn.execute(
             select(messages.c.channel, func.count()).where(
                 messages.c.state == "planned", messages.c.send_at <= now,
                 messages.c.channel.in_(sorted(blocked))).group_by(messages.c.channel)).all())
@@ -423,8 +439,9 @@ def _raise_if_blocked(engine: Engine, now: datetime, blocked: dict[str, str], su
     raise DispatchConfigError(f"dispatch could not send ({summary.sent} sent otherwise): {problems}")
 
 
-def _record(row, result: str | SendError | TemplateProblem, provider: str, marker: _Marker,
-            summary: DispatchSummary, skipped: Counter, by_campaign: Counter, now: datetime, settings: Any) -> None:
+def _record(row: DbRow, result: str | SendError | TemplateProblem, provider: str, marker: _Marker,
+            summary: DispatchSummary, skipped: Counter[str], by_campaign: Counter[str], now: datetime,
+            settings: Settings) -> None:
     if isinstance(result, TemplateProblem):
         summary.failed += 1
         marker.add(row.id, {"state": "failed", "error": f"render: {result}"[:2000], "updated_at": now})
@@ -455,7 +472,7 @@ def _record(row, result: str | SendError | TemplateProblem, provider: str, marke
                 "detail": {"provider": provider, "provider_id": result}})
 
 
-def recover_stale(engine: Engine, now: datetime, senders: dict[str, Sender],
+def recover_stale(engine: Engine, now: datetime, senders: Mapping[str, Sender | None],
                   summary: DispatchSummary | None = None) -> DispatchSummary:
     """Resolve ``sending`` rows older than the lease by provider look-up (see module docstring)."""
     settings = get_settings()
@@ -505,7 +522,7 @@ def recover_stale(engine: Engine, now: datetime, senders: dict[str, Sender],
 EVENTS = ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
 
 
-def record_message_event(conn, message_key: str, event: str, occurred_at: datetime,
+def record_message_event(conn: Connection, message_key: str, event: str, occurred_at: datetime,
                          detail: dict[str, Any] | None = None) -> bool:
     """Record a provider event for a message (webhooks, SES event publishing, bounce mailbox).
 

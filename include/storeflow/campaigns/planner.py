@@ -9,13 +9,14 @@ customer X not get campaign Y?".
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, inspect, select
+from sqlalchemy import Connection, Engine, Executable, func, inspect, select
 
 from storeflow.campaigns.definitions import Campaign, PostPurchaseTrigger, load_campaigns
 from storeflow.campaigns.outbox import insert_planned
@@ -84,13 +85,13 @@ def normalise_scores(scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _frame(conn: Connection, stmt) -> pd.DataFrame:
+def _frame(conn: Connection, stmt: Executable) -> pd.DataFrame:
     result = conn.execute(stmt)
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
 def load_inputs(conn: Connection, campaigns: list[Campaign], as_of: datetime, scores: pd.DataFrame | None,
-                events: list | None) -> PlanInputs:
+                events: list[dict[str, Any]] | None) -> PlanInputs:
     """Read everything the policy needs from the warehouse."""
     settings = get_settings()
     if scores is None:
@@ -134,12 +135,15 @@ def load_inputs(conn: Connection, campaigns: list[Campaign], as_of: datetime, sc
         prods = pd.DataFrame(columns=["sku", "name", "category", "price_minor", "currency", "in_stock"])
     replenishment = pd.DataFrame()
     if inspect(conn).has_table("replenishment_predictions"):
+        current: Callable[[Connection], pd.DataFrame] | None
         try:
             from storeflow.scoring.pipeline import current_replenishment  # current model version only
+
+            current = current_replenishment
         except ImportError:  # pragma: no cover - scoring package absent
-            current_replenishment = None
-        if current_replenishment is not None and inspect(conn).has_table("score_versions"):
-            replenishment = current_replenishment(conn)
+            current = None
+        if current is not None and inspect(conn).has_table("score_versions"):
+            replenishment = current(conn)
         else:
             from sqlalchemy import MetaData, Table
 
@@ -156,7 +160,7 @@ def load_inputs(conn: Connection, campaigns: list[Campaign], as_of: datetime, sc
 
 
 def plan_campaigns(engine: Engine, as_of: datetime, campaigns_dir: Path, scores: pd.DataFrame | None = None,
-                   events: list | None = None) -> PlanSummary:
+                   events: list[dict[str, Any]] | None = None) -> PlanSummary:
     """Plan every valid campaign in ``campaigns_dir`` at ``as_of`` and write the outbox."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")

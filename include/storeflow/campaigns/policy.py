@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from storeflow.campaigns import audience
@@ -51,6 +52,7 @@ from storeflow.campaigns.definitions import (
 from storeflow.campaigns.holdout import GLOBAL_SCOPE, buckets
 from storeflow.campaigns.rules import RuleError
 from storeflow.campaigns.send_schedule import schedule
+from storeflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ class PlanResult:
 class _Context:
     """Per-run arrays aligned to customer positions."""
 
-    def __init__(self, inputs: PlanInputs, as_of: datetime, settings: Any) -> None:
+    def __init__(self, inputs: PlanInputs, as_of: datetime, settings: Settings) -> None:
         self.settings = settings
         self.as_of = as_of
         cust = inputs.customers.reset_index(drop=True)
@@ -230,7 +232,7 @@ def _candidates(campaign: Campaign, ctx: _Context, inputs: PlanInputs) -> pd.Dat
     return audience.segment_candidates(campaign, cust, ctx.as_of)
 
 
-def plan(campaigns: list[Campaign], inputs: PlanInputs, as_of: datetime, settings: Any) -> PlanResult:
+def plan(campaigns: list[Campaign], inputs: PlanInputs, as_of: datetime, settings: Settings) -> PlanResult:
     """Run the whole pipeline for ``campaigns`` at ``as_of`` (pure: reads ``inputs``, writes nothing)."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
@@ -259,7 +261,8 @@ def plan(campaigns: list[Campaign], inputs: PlanInputs, as_of: datetime, setting
         allowed = np.zeros((len(pos), len(chans)), dtype=bool)
         marketing = campaign.kind == "marketing"
 
-        def cut(mask_out: np.ndarray, name: str, alive=alive, reason=reason) -> None:
+        def cut(mask_out: npt.NDArray[np.bool_] | np.bool_, name: str, alive: npt.NDArray[np.bool_] = alive,
+                reason: npt.NDArray[np.object_] = reason) -> None:
             hit = alive & mask_out
             reason[hit] = name
             alive &= ~hit
@@ -372,9 +375,9 @@ def _finalise(chosen: pd.DataFrame, by_id: dict[str, Campaign], ctx: _Context) -
         idx = np.flatnonzero(channel == ch)
         if not len(idx):
             continue
-        window = tuple(s.quiet_hours_email if ch == "email" else s.quiet_hours_sms)
+        start, end = s.quiet_hours_email if ch == "email" else s.quiet_hours_sms
         times, h = schedule(ctx.as_of, tz.iloc[pos[idx]].reset_index(drop=True),
-                            pd.Series(hours.to_numpy()[pos[idx]]), window)
+                            pd.Series(hours.to_numpy()[pos[idx]]), (start, end))
         send_at[idx] = times.tz_convert(None).to_numpy().astype("datetime64[us]")
         held[idx] = h
     ids = cust["customer_id"].to_numpy(dtype=object)[pos]
@@ -398,7 +401,7 @@ def _finalise(chosen: pd.DataFrame, by_id: dict[str, Campaign], ctx: _Context) -
     })
 
 
-def history_window(campaigns: list[Campaign], settings: Any) -> timedelta:
+def history_window(campaigns: list[Campaign], settings: Settings) -> timedelta:
     """How far back the pipeline needs message history."""
     days = max([7, 1] + [c.effective_reeligibility_days(settings) for c in campaigns])
     return timedelta(days=days)

@@ -12,11 +12,12 @@ Vectorised: one ``zoneinfo`` computation per (time zone, day, hour), array look-
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 DEFAULT_TZ = "Europe/London"
@@ -31,7 +32,7 @@ def zone(name: str | None, default_tz: str = DEFAULT_TZ) -> ZoneInfo:
         return ZoneInfo(default_tz)
 
 
-def _local_slot_utc(local_date, day: int, hour: int, tz: ZoneInfo) -> datetime:
+def _local_slot_utc(local_date: date, day: int, hour: int, tz: ZoneInfo) -> datetime:
     local = datetime.combine(local_date + timedelta(days=day), time(hour), tzinfo=tz)
     return local.astimezone(UTC)
 
@@ -44,7 +45,7 @@ def next_send_time(now: datetime, tz_name: str | None, preferred_hour: int | Non
 
 
 def schedule(now: datetime, tz_names: pd.Series, preferred_hours: pd.Series,
-             window: tuple[int, int]) -> tuple[pd.DatetimeIndex, np.ndarray]:
+             window: tuple[int, int]) -> tuple[pd.DatetimeIndex, npt.NDArray[np.bool_]]:
     """Vectorised send times (UTC) and a held-by-quiet-hours flag for each row."""
     start, end = window
     n = len(tz_names)

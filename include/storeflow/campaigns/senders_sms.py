@@ -25,6 +25,7 @@ from storeflow.campaigns.senders import (
     TransientSendError,
 )
 from storeflow.resources import SmsConfig
+from storeflow.settings import Settings
 
 API_VERSION = "2010-04-01"
 
@@ -50,7 +51,7 @@ class TwilioSmsSender(OneByOneSender):
         return cls(**kwargs)
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> TwilioSmsSender:
+    def from_settings(cls, settings: Settings, **overrides: Any) -> TwilioSmsSender:
         """The sender for ``STOREFLOW_SMS_*`` (see :meth:`SmsConfig.from_settings`)."""
         return cls.from_config(SmsConfig.from_settings(settings), **overrides)
 
@@ -98,8 +99,9 @@ class TwilioSmsSender(OneByOneSender):
 
     def lookup(self, message: OutboundMessage) -> str | None:
         since = (self.claimed_since or datetime.now(UTC)) - timedelta(minutes=5)
+        params: dict[str, str | int] = {"To": message.to, "PageSize": 200}
         try:
-            resp = self._http().get(self._url, params={"To": message.to, "PageSize": 200}, timeout=self.timeout)
+            resp = self._http().get(self._url, params=params, timeout=self.timeout)
             resp.raise_for_status()
         except requests.RequestException as exc:
             raise LookupUnsupported(f"SMS list endpoint unavailable: {exc}") from exc

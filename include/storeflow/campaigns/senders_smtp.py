@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import smtplib
-from typing import Any
+from typing import Any, cast
 
 import requests
 
@@ -30,6 +30,7 @@ from storeflow.campaigns.senders import (
     message_id_for,
 )
 from storeflow.resources import SmtpConfig
+from storeflow.settings import Settings
 from storeflow.smtp_relay import connect_smtp
 
 
@@ -53,7 +54,7 @@ class SmtpEmailSender(BatchSender):
         self._smtp: smtplib.SMTP | None = None
 
     @classmethod
-    def from_config(cls, config: SmtpConfig, settings: Any, **overrides: Any) -> SmtpEmailSender:
+    def from_config(cls, config: SmtpConfig, settings: Settings, **overrides: Any) -> SmtpEmailSender:
         """The sender for a configured relay; sender identity and Message-ID domain come from ``settings``."""
         kwargs: dict[str, Any] = {
             "host": config.host, "port": config.port, "username": config.username, "password": config.password,
@@ -65,7 +66,7 @@ class SmtpEmailSender(BatchSender):
         return cls(**kwargs)
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> SmtpEmailSender:
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SmtpEmailSender:
         """The sender for ``STOREFLOW_SMTP_*`` (see :meth:`SmtpConfig.from_settings`)."""
         return cls.from_config(SmtpConfig.from_settings(settings), settings, **overrides)
 
@@ -159,7 +160,8 @@ class SmtpEmailSender(BatchSender):
             code, reply = smtp.data(data)
         except smtplib.SMTPDataError as exc:  # DATA itself refused
             smtp.rset()
-            return _reply_error("SMTP", exc.smtp_code, exc.smtp_error)
+            # smtplib raises it with the server's reply as bytes (typeshed allows str too)
+            return _reply_error("SMTP", exc.smtp_code, cast(bytes, exc.smtp_error))
         except OSError as exc:
             raise _ConnectionLost(str(exc), after_data=True) from exc
         return self._accepted(message, code, reply)

@@ -53,8 +53,8 @@ def render_html(report: ValidationReport, summary: dict[str, Any] | None = None)
     body = _summary_html(summary, report)
     if report.gx_result is None:
         return f"<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>{body}</body></html>"
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
+    from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view.view import DefaultJinjaPageView
 
     page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(report.gx_result))
     match = re.search(r"<body[^>]*>", page)

@@ -59,7 +59,8 @@ def _clean_text(text: str) -> FieldResult:
         lower = text.lower()
         recased = _recase(lower)
         if recased.lower() == lower:  # guard for letters whose case mapping is not reversible (e.g. ß)
-            text = recased
+            # lower-casing can decompose (İ → i + U+0307); compose again, so cleaning twice changes nothing
+            text = unicodedata.normalize("NFC", recased)
     return accept(text)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -25,6 +25,10 @@ from storeflow.quality.records import (
     STOCK_STATES_SELLABLE,
     parse_timestamp,
 )
+
+if TYPE_CHECKING:
+    from great_expectations import ExpectationSuite
+    from great_expectations.expectations.expectation import Expectation
 
 ExpSeverity = Literal["critical", "warning"]
 STREAMS = ("products", "stock", "orders", "customers", "invoices")
@@ -42,7 +46,7 @@ class ExpectationSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
-    def build(self):
+    def build(self) -> Expectation:
         """The GX expectation object, with rule and severity in its ``meta``."""
         import great_expectations.expectations as gxe
 
@@ -187,7 +191,7 @@ def suite_specs(stream: str) -> list[ExpectationSpec]:
     return SUITES[stream]
 
 
-def build_suite(stream: str, name: str | None = None, extra: Sequence[ExpectationSpec] = ()):
+def build_suite(stream: str, name: str | None = None, extra: Sequence[ExpectationSpec] = ()) -> ExpectationSuite:
     """A GX ``ExpectationSuite`` for ``stream`` (plus ``extra`` specs)."""
     import great_expectations as gx
 

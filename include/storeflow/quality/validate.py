@@ -13,20 +13,30 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
 from storeflow.quality.suites import ExpectationSpec, build_suite, columns_of, frame_for, suite_specs
 
+if TYPE_CHECKING:
+    from great_expectations import Checkpoint, ValidationDefinition
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
+    from great_expectations.data_context.data_context.ephemeral_data_context import EphemeralDataContext
+    from great_expectations.datasource.fluent.pandas_datasource import PandasDatasource
+
 log = logging.getLogger(__name__)
 _LOCK = threading.RLock()
-_CONTEXT: Any = None
+_CONTEXT: EphemeralDataContext | None = None
 #: Suite rules that only warn on data as the source sent it (row rules on): a POS count below 0 is an
 #: oversell the till allowed (row warning ``stock_negative``); stock storeflow computes to push (row rules
 #: off) keeps the rule critical.
 SOURCE_SEVERITY: dict[str, dict[str, str]] = {"stock": {"sellable_non_negative": "warning"}}
-_PREPARED: dict[tuple, Any] = {}  # (stream, extra specs, checkpoint?) -> checkpoint or validation definition
+#: (stream, extra specs, checkpoint?) -> checkpoint or validation definition
+_PREPARED: dict[tuple[str, tuple[str, ...], bool], Checkpoint | ValidationDefinition] = {}
 
 
 @dataclass
@@ -52,7 +62,7 @@ class ValidationReport:
     stream: str
     success: bool
     outcomes: list[ExpectationOutcome]
-    gx_result: Any = None
+    gx_result: ExpectationSuiteValidationResult | None = None
     statistics: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -79,7 +89,7 @@ class ValidationReport:
         }
 
 
-def gx_context():
+def gx_context() -> EphemeralDataContext:
     """The process-wide ephemeral GX context (created once, progress bars off)."""
     global _CONTEXT
     with _LOCK:
@@ -94,11 +104,11 @@ def gx_context():
         return _CONTEXT
 
 
-def _validation_definition(stream: str, extra: Sequence[ExpectationSpec]):
+def _validation_definition(stream: str, extra: Sequence[ExpectationSpec]) -> ValidationDefinition:
     import great_expectations as gx
 
     ctx = gx_context()
-    ds = ctx.data_sources.get("storeflow")
+    ds = cast("PandasDatasource", ctx.data_sources.get("storeflow"))  # gx_context() adds it as a pandas source
     try:
         asset = ds.get_asset(stream)
     except LookupError:
@@ -112,7 +122,8 @@ def _validation_definition(stream: str, extra: Sequence[ExpectationSpec]):
     return ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch_def, suite=suite))
 
 
-def run_suite(stream: str, df: pd.DataFrame, extra: Sequence[ExpectationSpec] = (), *, use_checkpoint: bool = True):
+def run_suite(stream: str, df: pd.DataFrame, extra: Sequence[ExpectationSpec] = (), *,
+              use_checkpoint: bool = True) -> ExpectationSuiteValidationResult:
     """Run the stream's suite on ``df`` (already shaped by :func:`frame_for`); return the GX suite result.
 
     The validation definition and checkpoint of a stream are built once per process and reused.
@@ -131,14 +142,15 @@ def run_suite(stream: str, df: pd.DataFrame, extra: Sequence[ExpectationSpec] = 
             else:
                 runner = vd
             _PREPARED[key] = runner
-        if not use_checkpoint:
+        if isinstance(runner, gx.ValidationDefinition):  # use_checkpoint=False (it is part of the key)
             return runner.run(batch_parameters={"dataframe": df}, result_format=fmt)
         result = runner.run(batch_parameters={"dataframe": df})
         return next(iter(result.run_results.values()))
 
 
-def _outcome(res, specs_by_rule: dict[str, ExpectationSpec]) -> ExpectationOutcome:
+def _outcome(res: ExpectationValidationResult, specs_by_rule: dict[str, ExpectationSpec]) -> ExpectationOutcome:
     cfg = res.expectation_config
+    assert cfg is not None, "a suite run reports each expectation's configuration"
     meta = cfg.meta or {}
     rule = meta.get("rule", cfg.type)
     spec = specs_by_rule.get(rule)
@@ -177,7 +189,7 @@ def validate_frame(
     ``{"sellable_non_negative": "warning"}`` for raw POS counts, where an oversell is data (stock that
     storeflow computes to push stays under the critical rule).
     """
-    df = records if shaped else frame_for(stream, records, now)
+    df: pd.DataFrame = records if shaped else frame_for(stream, records, now)
     # only the columns the suite reads (GX fingerprints the whole frame), as plain objects (fast null checks)
     wanted = set(columns_of(stream)) | {s.kwargs["column"] for s in extra if "column" in s.kwargs}
     df = df[sorted(c for c in wanted if c in df.columns)]

@@ -14,10 +14,14 @@ one customer's origins stay on one side); the regressors need no calibration and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from storeflow.scoring.btyd import BGNBDModel, ConvergenceError, fit_bgnbd
@@ -33,7 +37,19 @@ MODEL_FEATURES = [c for c in FEATURE_COLUMNS if not c.startswith("bg_")]
 __all__ = ["MODEL_FEATURES", "BoostedModel", "fit_bgnbd_at", "fit_boosted", "training_frame"]
 
 
-def _one_thread():
+class Classifier(Protocol):
+    """A fitted probabilistic classifier (scikit-learn's ``predict_proba``)."""
+
+    def predict_proba(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
+
+class Regressor(Protocol):
+    """A fitted regressor (scikit-learn's ``predict``)."""
+
+    def predict(self, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
+
+def _one_thread() -> AbstractContextManager[object]:
     """OpenMP limited to one thread: on a small shared machine the trees' OpenMP threads spin against
     other processes and run about ten times slower than one thread."""
     from threadpoolctl import threadpool_limits
@@ -41,7 +57,7 @@ def _one_thread():
     return threadpool_limits(1, user_api="openmp")
 
 
-def _bucket(ids, n: int) -> np.ndarray:
+def _bucket(ids: Iterable[object], n: int) -> npt.NDArray[np.int64]:
     """A stable bucket 0..n-1 per customer id (vectorised, same across runs and machines)."""
     return (pd.util.hash_array(np.asarray([str(i) for i in ids], dtype=object)) % np.uint64(n)).astype(np.int64)
 
@@ -93,12 +109,12 @@ class BoostedModel:
     """A fitted boosted model; :meth:`predict` takes a :func:`customer_features` frame."""
 
     horizon_days: int
-    classifier: object
-    regressor: object
+    classifier: Classifier
+    regressor: Regressor
     calibrator: IsotonicCalibrator
-    revenue: object = None
+    revenue: Regressor | None = None
     features: list[str] = field(default_factory=lambda: list(MODEL_FEATURES))
-    info: dict = field(default_factory=dict)
+    info: dict[str, int | list[int]] = field(default_factory=dict)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """``p_buy`` (calibrated P(at least one purchase day in the horizon)), ``expected`` purchase days and

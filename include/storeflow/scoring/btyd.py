@@ -16,9 +16,12 @@ the notes at brucehardie.com (notes 004, 025).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, roots_jacobi
@@ -34,6 +37,11 @@ __all__ = [
     "simulate_gamma_gamma",
 ]
 
+FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+#: an objective for the optimiser: log-parameters -> (value, gradient)
+Objective = Callable[[FloatArray], tuple[float, FloatArray]]
+
 _LOG_BOUND = 20.0  # search space of the log-parameters (internal time/money scale: median = 1)
 _LOG_DEGENERATE = 15.0  # a fitted |log parameter| beyond this (e^15 ~ 3e6) is a runaway, not an estimate
 
@@ -41,7 +49,7 @@ _LOG_DEGENERATE = 15.0  # a fitted |log parameter| beyond this (e^15 ~ 3e6) is a
 _PILOT_ROWS = 20_000  # above this many (distinct) rows, fits start from a fit on a random subsample
 
 
-def _pilot_counts(counts: np.ndarray, share: float) -> np.ndarray:
+def _pilot_counts(counts: FloatArray, share: float) -> FloatArray:
     """Binomial thinning of row weights (a random share of the customers; fixed seed: reproducible)."""
     rng = np.random.default_rng(20260601)
     return rng.binomial(np.round(counts).astype(np.int64), min(share, 1.0)).astype(float)
@@ -51,7 +59,7 @@ class ConvergenceError(RuntimeError):
     """The optimiser did not reach a (finite, interior) maximum of the likelihood."""
 
 
-def compress_rows(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+def compress_rows(*columns: npt.ArrayLike) -> tuple[tuple[FloatArray, ...], FloatArray, IndexArray]:
     """Distinct rows of the given equal-length columns (in no particular order).
 
     Returns ``(unique_columns, weights, inverse)`` so that ``unique_columns[k][inverse]`` restores the
@@ -80,12 +88,12 @@ def compress_rows(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndar
     return tuple(uniq[:, k] for k in range(len(cols))), counts.astype(float), inverse.ravel()
 
 
-def _as_arrays(*values) -> list[np.ndarray]:
+def _as_arrays(*values: npt.ArrayLike) -> list[FloatArray]:
     arrays = [np.asarray(v, dtype=float) for v in values]
     return list(np.broadcast_arrays(*arrays))
 
 
-def _hessian(fun, x0: np.ndarray, h: float = 1e-4) -> np.ndarray:
+def _hessian(fun: Objective, x0: FloatArray, h: float = 1e-4) -> FloatArray:
     """Hessian by central differences of the analytic gradient (2·k gradient evaluations)."""
     k = x0.size
     H = np.empty((k, k))
@@ -96,7 +104,8 @@ def _hessian(fun, x0: np.ndarray, h: float = 1e-4) -> np.ndarray:
     return 0.5 * (H + H.T)
 
 
-def _optimise(fun, x0: np.ndarray, what: str, names: tuple[str, ...], pilot=None) -> np.ndarray:
+def _optimise(fun: Objective, x0: FloatArray, what: str, names: tuple[str, ...],
+              pilot: Objective | None = None) -> FloatArray:
     """Minimise ``fun`` (value, gradient) over log-parameters.
 
     With ``pilot`` (the same objective on a random subsample of the data) the pilot is minimised first
@@ -113,7 +122,7 @@ def _optimise(fun, x0: np.ndarray, what: str, names: tuple[str, ...], pilot=None
             M = np.linalg.inv(C).T  # lp = x0 + M y  =>  Hessian in y is about the identity
             base = x0
 
-            def in_y(y):
+            def in_y(y: FloatArray) -> tuple[float, FloatArray]:
                 val, g = fun(base + M @ y)
                 return val, M.T @ g
 
@@ -132,7 +141,8 @@ def _optimise(fun, x0: np.ndarray, what: str, names: tuple[str, ...], pilot=None
     return _check(res.x, res.fun, grad, res.success, res.message, what, names)
 
 
-def _check(x, fval, grad, success, message, what, names) -> np.ndarray:
+def _check(x: FloatArray, fval: float, grad: FloatArray, success: bool, message: str, what: str,
+           names: tuple[str, ...]) -> FloatArray:
     """Raise :class:`ConvergenceError` unless ``x`` is a finite interior optimum; return ``x``."""
     at_bound = np.abs(x) >= _LOG_DEGENERATE
     if not np.all(np.isfinite(x)) or not np.isfinite(fval):
@@ -154,28 +164,29 @@ def _check(x, fval, grad, success, message, what, names) -> np.ndarray:
 class _BGNBDData:
     """Rows split into one-time buyers (only T matters) and repeat buyers, with per-x groupings."""
 
-    T0: np.ndarray
-    w0: np.ndarray
-    x1: np.ndarray
-    tx1: np.ndarray
-    T1: np.ndarray
-    w1: np.ndarray
-    xu: np.ndarray  # distinct x among repeat buyers
-    xi: np.ndarray  # index of each repeat row's x in xu
-    wx: np.ndarray  # total weight per distinct x
+    T0: FloatArray
+    w0: FloatArray
+    x1: FloatArray
+    tx1: FloatArray
+    T1: FloatArray
+    w1: FloatArray
+    xu: FloatArray  # distinct x among repeat buyers
+    xi: IndexArray  # index of each repeat row's x in xu
+    wx: FloatArray  # total weight per distinct x
     W: float
 
     @classmethod
-    def build(cls, x, tx, T, w) -> _BGNBDData:
+    def build(cls, x: FloatArray, tx: FloatArray, T: FloatArray, w: FloatArray) -> _BGNBDData:
         zero = x == 0
         x1 = x[~zero]
         xu, xi = np.unique(x1, return_inverse=True)
         w1 = w[~zero]
-        return cls(T[zero], w[zero], x1, tx[~zero], T[~zero], w1, xu, xi.ravel(),
-                   np.bincount(xi.ravel(), weights=w1, minlength=xu.size), float(w.sum()))
+        # numpy's stubs type bincount as integer even with float weights (then it returns float64)
+        wx = cast(FloatArray, np.bincount(xi.ravel(), weights=w1, minlength=xu.size))
+        return cls(T[zero], w[zero], x1, tx[~zero], T[~zero], w1, xu, xi.ravel(), wx, float(w.sum()))
 
 
-def _bgnbd_core(log_params, d: _BGNBDData, penalty: float):
+def _bgnbd_core(log_params: npt.ArrayLike, d: _BGNBDData, penalty: float) -> tuple[float, FloatArray]:
     r, alpha, a, b = np.exp(log_params)
     log_alpha = np.log(alpha)
     # one-time buyers: ll = r log(alpha) - r log(alpha + T)
@@ -215,7 +226,8 @@ def _bgnbd_core(log_params, d: _BGNBDData, penalty: float):
     return nll, -grads * params + 2.0 * penalty * params**2
 
 
-def _bgnbd_nll(log_params, x, tx, T, w, penalty):
+def _bgnbd_nll(log_params: npt.ArrayLike, x: npt.ArrayLike, tx: npt.ArrayLike, T: npt.ArrayLike,
+               w: npt.ArrayLike, penalty: float) -> tuple[float, FloatArray]:
     """Weighted mean negative log-likelihood and its gradient w.r.t. the log-parameters.
 
     The special functions depend on x only, so they are evaluated once per distinct x; one-time buyers
@@ -235,7 +247,7 @@ class BGNBDModel:
     b: float
     log_likelihood: float  # total (weighted) log-likelihood of the data at the optimum
     n: int = 0
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def params(self) -> dict[str, float]:
@@ -248,7 +260,7 @@ class BGNBDModel:
         return cls(r=params["r"], alpha=params["alpha"], a=params["a"], b=params["b"],
                    log_likelihood=float(params.get("log_likelihood", np.nan)))
 
-    def _log_odds_dead(self, x, tx, T):
+    def _log_odds_dead(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         """log of P(dead)/P(alive) given the history (-inf for x == 0)."""
         pos = x > 0
         bx1 = np.where(pos, self.b + x - 1.0, 1.0)
@@ -256,12 +268,13 @@ class BGNBDModel:
                + (self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + tx)))
         return np.where(pos, val, -np.inf)
 
-    def p_alive(self, frequency, recency, T) -> np.ndarray:
+    def p_alive(self, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike) -> FloatArray:
         """P(customer still alive at T | x, t_x, T); exactly 1 for x == 0 (a BG/NBD property)."""
         x, tx, T = _as_arrays(frequency, recency, T)
         return expit(-self._log_odds_dead(x, tx, T))
 
-    def expected_purchases(self, t, frequency, recency, T) -> np.ndarray:
+    def expected_purchases(self, t: npt.ArrayLike, frequency: npt.ArrayLike, recency: npt.ArrayLike,
+                           T: npt.ArrayLike) -> FloatArray:
         """E[number of purchases in (T, T+t] | x, t_x, T] = p_alive(x, t_x, T) · E[purchases | alive, x, T].
 
         The second factor (closed form with 2F1, see :meth:`expected_given_alive`) does not depend on t_x,
@@ -275,7 +288,7 @@ class BGNBDModel:
         res = np.where(t > 0, given * self.p_alive(x, tx, T), 0.0)
         return res.reshape(shape)
 
-    def expected_given_alive(self, t, frequency, T) -> np.ndarray:
+    def expected_given_alive(self, t: npt.ArrayLike, frequency: npt.ArrayLike, T: npt.ArrayLike) -> FloatArray:
         """E[purchases in (T, T+t] | alive at T, x, T] (no t_x: it only enters through p_alive).
 
         Closed form (a-1)^-1 (a+b+x-1) [1 - ((α+T)/(α+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(α+T+t))].
@@ -296,7 +309,7 @@ class BGNBDModel:
             res[bad] = self._expected_purchases_quadrature(t[bad], x[bad], T[bad])
         return np.where(t > 0, res, 0.0).reshape(shape)
 
-    def _given_alive_closed(self, t, x, T, a) -> np.ndarray:
+    def _given_alive_closed(self, t: FloatArray, x: FloatArray, T: FloatArray, a: float) -> FloatArray:
         r, alpha, b = self.r, self.alpha, self.b
         z = t / (alpha + T + t)
         with np.errstate(all="ignore"):
@@ -304,7 +317,8 @@ class BGNBDModel:
             ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
             return (a + b + x - 1.0) / (a - 1.0) * (1.0 - ratio * f)
 
-    def expected_purchases_table(self, ts, frequency, recency, T) -> tuple[np.ndarray, np.ndarray]:
+    def expected_purchases_table(self, ts: npt.ArrayLike, frequency: npt.ArrayLike, recency: npt.ArrayLike,
+                                 T: npt.ArrayLike) -> tuple[FloatArray, IndexArray]:
         """Expected purchases for several horizons at once on distinct histories.
 
         Returns ``(table, inverse)``: ``table[k, j]`` is E[purchases in ``ts[j]``] of the k-th distinct
@@ -319,7 +333,8 @@ class BGNBDModel:
         table = given[inv2] * self.p_alive(ux, utx, uT)[:, None]
         return table, inv
 
-    def _expected_purchases_quadrature(self, t, x, T, nodes: int = 200) -> np.ndarray:
+    def _expected_purchases_quadrature(self, t: FloatArray, x: FloatArray, T: FloatArray, nodes: int = 200
+                                       ) -> FloatArray:
         """E[purchases in t | alive] by Gauss-Jacobi quadrature over p ~ Beta(a, b + x).
 
         Given alive, lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x) independently, and an
@@ -338,7 +353,8 @@ class BGNBDModel:
             out[k] = np.sum(wts * (1.0 - surv) / p)
         return out
 
-    def prob_no_purchase(self, t, frequency, recency, T) -> np.ndarray:
+    def prob_no_purchase(self, t: npt.ArrayLike, frequency: npt.ArrayLike, recency: npt.ArrayLike,
+                         T: npt.ArrayLike) -> FloatArray:
         """P(no purchase in (T, T+t] | history) = P(dead) + P(alive)·((α+T)/(α+T+t))^(r+x).
 
         Unlike :meth:`p_alive` this depends on T for one-time buyers, so it ranks them sensibly: a
@@ -349,7 +365,8 @@ class BGNBDModel:
         surv = np.exp((self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + T + t)))
         return 1.0 - pa + pa * surv
 
-    def median_time_to_next_purchase(self, frequency, recency, T) -> np.ndarray:
+    def median_time_to_next_purchase(self, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+                                     ) -> FloatArray:
         """Median time until the next purchase of a customer who is still alive.
 
         Given alive, P(no purchase in t) = ((α+T)/(α+T+t))^(r+x), which is 1/2 at
@@ -359,7 +376,8 @@ class BGNBDModel:
         return (self.alpha + T) * np.expm1(np.log(2.0) / (self.r + x))
 
 
-def fit_bgnbd(frequency, recency, T, *, weights=None, penalizer: float = 0.0,
+def fit_bgnbd(frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike, *,
+              weights: npt.ArrayLike | None = None, penalizer: float = 0.0,
               initial: dict[str, float] | None = None) -> BGNBDModel:
     """Fit BG/NBD by maximum likelihood.
 
@@ -387,7 +405,7 @@ def fit_bgnbd(frequency, recency, T, *, weights=None, penalizer: float = 0.0,
     sx, stx, sT = ux, utx * scale, uT * scale
     x0 = np.log([initial[k] * (scale if k == "alpha" else 1.0) for k in ("r", "alpha", "a", "b")]) \
         if initial else np.zeros(4)
-    pilot_fun = None
+    pilot_fun: Objective | None = None
     if not initial and sx.size > _PILOT_ROWS:  # start from a fit on a random share of the customers
         keep = _pilot_counts(counts, _PILOT_ROWS / sx.size)
         pick = keep > 0
@@ -407,7 +425,8 @@ def fit_bgnbd(frequency, recency, T, *, weights=None, penalizer: float = 0.0,
 
 
 # --- Gamma-Gamma --------------------------------------------------------------------------------
-def _gg_nll(log_params, x, m, w, penalty, xs=None):
+def _gg_nll(log_params: npt.ArrayLike, x: FloatArray, m: FloatArray, w: FloatArray, penalty: float,
+            xs: tuple[FloatArray, IndexArray] | None = None) -> tuple[float, FloatArray]:
     """Weighted mean negative log-likelihood of Gamma-Gamma and its gradient (log-parameters)."""
     p, q, v = np.exp(log_params)
     xu, xi = xs if xs is not None else np.unique(x, return_inverse=True)
@@ -454,7 +473,7 @@ class GammaGammaModel:
         """E[spend per order] of a customer without repeat purchases: p·v/(q-1) (inf if q <= 1)."""
         return self.p * self.v / (self.q - 1.0) if self.q > 1 else float("inf")
 
-    def expected_spend(self, frequency, monetary_value) -> np.ndarray:
+    def expected_spend(self, frequency: npt.ArrayLike, monetary_value: npt.ArrayLike) -> FloatArray:
         """E[mean spend per order | x, m_x] = (p(v + x·m_x)) / (p·x + q - 1).
 
         For x == 0 (no repeat purchases, m_x undefined) this is the population mean p·v/(q-1).
@@ -464,7 +483,8 @@ class GammaGammaModel:
         return self.p * (self.v + x * m) / (self.p * x + self.q - 1.0)
 
 
-def fit_gamma_gamma(frequency, monetary_value, *, weights=None, penalizer: float = 0.0,
+def fit_gamma_gamma(frequency: npt.ArrayLike, monetary_value: npt.ArrayLike, *,
+                    weights: npt.ArrayLike | None = None, penalizer: float = 0.0,
                     q_constraint: bool = True) -> GammaGammaModel:
     """Fit the Gamma-Gamma spend model on repeat buyers (x > 0, m_x > 0 = mean of repeat orders).
 
@@ -482,11 +502,11 @@ def fit_gamma_gamma(frequency, monetary_value, *, weights=None, penalizer: float
     # evaluated once per distinct x instead (see _gg_nll)
     scale = 1.0 / float(np.median(m))
     sm = m * scale
-    pilot_fun = None
+    pilot_fun: Objective | None = None
     if x.size > _PILOT_ROWS:  # start from a fit on a random share of the rows
-        keep = _pilot_counts(w, _PILOT_ROWS / x.size)
-        pick = keep > 0
-        px, pm, pw = x[pick], sm[pick], keep[pick]
+        thinned = _pilot_counts(w, _PILOT_ROWS / x.size)
+        pick = thinned > 0
+        px, pm, pw = x[pick], sm[pick], thinned[pick]
         pxs = np.unique(px, return_inverse=True)
         pilot_fun = lambda lp: _gg_nll(lp, px, pm, pw, penalizer, pxs)  # noqa: E731
     xs = np.unique(x, return_inverse=True)
@@ -501,8 +521,8 @@ def fit_gamma_gamma(frequency, monetary_value, *, weights=None, penalizer: float
 
 
 # --- simulation (tests and benchmark) -----------------------------------------------------------
-def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, T, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, T: npt.ArrayLike, rng: np.random.Generator
+                   ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """Draw ``(frequency, recency, T, lam, alive)`` for ``n`` customers from the BG/NBD generative story.
 
     Each customer has a purchase rate lam ~ Gamma(r, scale 1/alpha) and a dropout probability
@@ -524,8 +544,8 @@ def simulate_bgnbd(n: int, r: float, alpha: float, a: float, b: float, T, rng: n
     return x.astype(float), tx, T, lam, alive
 
 
-def simulate_gamma_gamma(frequency, p: float, q: float, v: float, rng: np.random.Generator
-                         ) -> np.ndarray:
+def simulate_gamma_gamma(frequency: npt.ArrayLike, p: float, q: float, v: float, rng: np.random.Generator
+                         ) -> FloatArray:
     """Mean spend of each customer's ``frequency`` transactions under Gamma-Gamma (nan for x == 0).
 
     nu ~ Gamma(q, rate v); each transaction ~ Gamma(p, rate nu), so the sum of x ~ Gamma(p·x, rate nu).

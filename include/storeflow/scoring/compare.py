@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Literal, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from storeflow.scoring.boosted import fit_bgnbd_at, fit_boosted, training_frame
@@ -28,6 +30,22 @@ from storeflow.scoring.btyd import ConvergenceError, fit_gamma_gamma
 from storeflow.scoring.churn import auc, reliability
 from storeflow.scoring.features import customer_features, holdout_labels
 from storeflow.scoring.summary import customer_summary
+
+MetricName = Literal["aggregate_error", "auc_buy_again", "auc_buy_again_one_time", "top_decile_revenue_capture",
+                     "brier", "ece"]
+
+
+class ModelMetrics(TypedDict):
+    """One model's backtest metrics (:func:`evaluate`); None where a metric is undefined."""
+
+    aggregate_error: float | None
+    auc_buy_again: float | None
+    auc_buy_again_one_time: float | None
+    top_decile_revenue_capture: float | None
+    brier: float | None
+    ece: float | None
+    reliability: list[dict[str, float]]
+
 
 MODEL_BGNBD = "bgnbd"
 MODEL_BOOSTED = "boosted"
@@ -48,14 +66,15 @@ def _none_if_nan(v: float | None) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
 
-def ece(prob, label, bins: int = 10) -> float:
+def ece(prob: npt.ArrayLike, label: npt.ArrayLike, bins: int = 10) -> float:
     """Expected calibration error: Σ_bins share · |mean prediction - observed rate| (equal-count bins)."""
     rel = reliability(prob, label, bins)
     n = sum(r["n"] for r in rel)
     return float(sum(r["n"] * abs(r["predicted"] - r["observed"]) for r in rel) / n) if n else float("nan")
 
 
-def evaluate(p_buy, expected, value, actual_n, actual_rev, one_time) -> dict:
+def evaluate(p_buy: npt.ArrayLike, expected: npt.ArrayLike, value: npt.ArrayLike, actual_n: npt.ArrayLike,
+             actual_rev: npt.ArrayLike, one_time: npt.ArrayLike) -> ModelMetrics:
     """Metrics of one model (see the module docstring); ``value`` ranks for the top decile."""
     p_buy, expected, value = (np.asarray(v, dtype=float) for v in (p_buy, expected, value))
     actual_n, actual_rev = np.asarray(actual_n, dtype=float), np.asarray(actual_rev, dtype=float)
@@ -75,13 +94,13 @@ def evaluate(p_buy, expected, value, actual_n, actual_rev, one_time) -> dict:
     }
 
 
-def lift_curve(value, actual_rev, points: int = 20) -> list[dict]:
+def lift_curve(value: npt.ArrayLike, actual_rev: npt.ArrayLike, points: int = 20) -> list[dict[str, float]]:
     """Cumulative share of holdout revenue captured by the top share of customers ranked by ``value``."""
     value, actual_rev = np.asarray(value, dtype=float), np.asarray(actual_rev, dtype=float)
     if value.size == 0 or actual_rev.sum() <= 0:
         return []
     cum = np.cumsum(actual_rev[np.argsort(-value, kind="mergesort")]) / actual_rev.sum()
-    out = []
+    out: list[dict[str, float]] = []
     for share in np.linspace(0, 1, points + 1)[1:]:
         k = max(1, int(np.ceil(share * value.size)))
         out.append({"share": float(share), "captured": float(cum[k - 1])})
@@ -92,19 +111,19 @@ def lift_curve(value, actual_rev, points: int = 20) -> list[dict]:
 class Comparison:
     """The side-by-side table, lift curves, the decision and what it was based on."""
 
-    table: dict[str, dict]
-    lift: dict[str, list[dict]] = field(default_factory=dict)
+    table: dict[str, ModelMetrics]
+    lift: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     winner: str = MODEL_BGNBD
     reason: str = ""
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (stored in ``model_runs.metrics``)."""
         return {"table": self.table, "lift": self.lift, "winner": self.winner, "reason": self.reason,
                 "info": self.info}
 
 
-def decide(table: dict[str, dict], max_aggregate_error: float = 0.08) -> tuple[str, str]:
+def decide(table: dict[str, ModelMetrics], max_aggregate_error: float = 0.08) -> tuple[str, str]:
     """``boosted`` when it has a higher AUC, no lower top-decile capture and an aggregate error within
     ``max_aggregate_error`` (or no worse than BG/NBD's); else ``bgnbd``. Returns ``(winner, reason)``."""
     bg, bo = table.get(MODEL_BGNBD), table.get(MODEL_BOOSTED)
@@ -113,7 +132,7 @@ def decide(table: dict[str, dict], max_aggregate_error: float = 0.08) -> tuple[s
     if not bg:
         return MODEL_BGNBD, "no BG/NBD backtest to compare against"
 
-    def f(d, k):
+    def f(d: ModelMetrics, k: MetricName) -> float:
         v = d.get(k)
         return float("nan") if v is None else float(v)
 
@@ -129,7 +148,7 @@ def decide(table: dict[str, dict], max_aggregate_error: float = 0.08) -> tuple[s
     return MODEL_BGNBD, f"boosted does not beat BG/NBD: {summary}"
 
 
-def _spend(cal: pd.DataFrame, penalizer: float) -> np.ndarray:
+def _spend(cal: pd.DataFrame, penalizer: float) -> npt.NDArray[np.float64]:
     x = cal["frequency"].to_numpy(dtype=float)
     try:
         gg = fit_gamma_gamma(x, cal["monetary"].to_numpy(dtype=float), penalizer=penalizer)
@@ -145,7 +164,7 @@ def compare_models(orders: pd.DataFrame, lines: pd.DataFrame | None, as_of: date
     from sklearn.isotonic import IsotonicRegression
 
     cutoff = as_of - timedelta(days=horizon_days)
-    info: dict = {"cutoff": cutoff.isoformat(), "horizon_days": horizon_days}
+    info: dict[str, Any] = {"cutoff": cutoff.isoformat(), "horizon_days": horizon_days}
     bg = fit_bgnbd_at(orders, cutoff, penalizer)
     if bg is None:
         return Comparison({}, winner=MODEL_BGNBD, reason="BG/NBD could not be fitted before the cutoff",
@@ -158,8 +177,8 @@ def compare_models(orders: pd.DataFrame, lines: pd.DataFrame | None, as_of: date
     act_n, act_rev = lab["purchases"].to_numpy(), lab["revenue"].to_numpy()
     one = feats["frequency"].to_numpy() == 0
     info.update(customers=len(feats), one_time_buyers=int(one.sum()), actual_purchases=float(act_n.sum()))
-    table: dict[str, dict] = {}
-    lift: dict[str, list[dict]] = {}
+    table: dict[str, ModelMetrics] = {}
+    lift: dict[str, list[dict[str, float]]] = {}
     bg_p, bg_e = feats["bg_p_buy"].to_numpy(), feats["bg_expected"].to_numpy()
     table[MODEL_BGNBD] = evaluate(bg_p, bg_e, bg_e * spend, act_n, act_rev, one)
     lift[MODEL_BGNBD] = lift_curve(bg_e * spend, act_rev)

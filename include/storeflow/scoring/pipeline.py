@@ -23,14 +23,14 @@ import hashlib
 import json
 import logging
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, delete, func, inspect, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, inspect, select, update
 
 from storeflow.landing import ObjectStore
 from storeflow.scoring import rfm
@@ -48,6 +48,9 @@ from storeflow.scoring.summary import customer_summary
 from storeflow.settings import Settings, get_settings
 from storeflow.warehouse import schema
 from storeflow.warehouse.upsert import upsert
+
+if TYPE_CHECKING:  # imported where used: the boosted model is optional
+    from storeflow.scoring.boosted import BoostedModel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,9 +74,9 @@ class ModelRun:
     gate_reason: str
     n_customers: int
     n_purchasers: int
-    metrics: dict
+    metrics: dict[str, Any]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         d = asdict(self)
         d["as_of"] = self.as_of.isoformat()
@@ -87,12 +90,12 @@ def _require_aware(as_of: datetime) -> datetime:
     return as_of.astimezone(UTC)
 
 
-def _tuples(result) -> list[tuple]:
+def _tuples(result: Iterable[Iterable[Any]]) -> list[tuple[Any, ...]]:
     """Rows as plain tuples (building a DataFrame from SQLAlchemy Row objects is many times slower)."""
     return [tuple(r) for r in result]
 
 
-def _counted_orders(as_of: datetime):
+def _counted_orders(as_of: datetime) -> tuple[ColumnElement[bool], ...]:
     o = schema.orders
     return (o.c.customer_id.is_not(None), o.c.created_at <= as_of,
             func.lower(o.c.status).not_in(EXCLUDED_STATUSES))
@@ -294,7 +297,7 @@ def fit_models(engine: Engine, as_of: datetime, *, settings: Settings | None = N
 
 
 def _choose_model(orders: pd.DataFrame, lines: pd.DataFrame, as_of: datetime, settings: Settings,
-                  params: dict, metrics: dict) -> tuple[str, str, bytes | None]:
+                  params: dict[str, Any], metrics: dict[str, Any]) -> tuple[str, str, bytes | None]:
     """Backtest BG/NBD, the boosted model and the recency rule side by side (``metrics["comparison"]``);
     train the boosted model on the latest origins when it won. Returns ``(method, reason, artifact)``."""
     if not settings.boosted_enabled:
@@ -324,7 +327,7 @@ def _choose_model(orders: pd.DataFrame, lines: pd.DataFrame, as_of: datetime, se
     return METHOD_BOOSTED, comp.reason, blob
 
 
-def _load_boosted(run: dict):
+def _load_boosted(run: dict[str, Any]) -> BoostedModel | None:
     """The run's boosted model, after checking its digest (None when the run has none)."""
     blob, meta = run.get("artifact"), (run.get("params") or {}).get("boosted")
     if not blob or not meta:
@@ -334,7 +337,7 @@ def _load_boosted(run: dict):
     return pickle.loads(blob)  # noqa: S301 - our own artifact, digest checked against model_runs.params
 
 
-def _model_run(conn: Connection, model_version: str) -> dict:
+def _model_run(conn: Connection, model_version: str) -> dict[str, Any]:
     row = conn.execute(select(schema.model_runs).where(schema.model_runs.c.model_version == model_version)
                        ).mappings().first()
     if row is None:
@@ -343,7 +346,7 @@ def _model_run(conn: Connection, model_version: str) -> dict:
 
 
 # --- score -------------------------------------------------------------------------------------
-def _apply_boosted(run: dict, buyers: pd.DataFrame, orders: pd.DataFrame, lines: pd.DataFrame,
+def _apply_boosted(run: dict[str, Any], buyers: pd.DataFrame, orders: pd.DataFrame, lines: pd.DataFrame,
                    as_of: datetime, pred: pd.DataFrame) -> None:
     """Overwrite BG/NBD's horizon predictions with the boosted model's where it applies (in place).
 
@@ -381,15 +384,15 @@ def _apply_boosted(run: dict, buyers: pd.DataFrame, orders: pd.DataFrame, lines:
         "model's training data)"
 
 
-def _int_or_none(v) -> int | None:
+def _int_or_none(v: float | None) -> int | None:
     return None if v is None or (isinstance(v, float) and not np.isfinite(v)) or pd.isna(v) else int(round(v))
 
 
-def _float_or_none(v) -> float | None:
+def _float_or_none(v: float | None) -> float | None:
     return None if v is None or pd.isna(v) or not np.isfinite(float(v)) else float(v)
 
 
-def score_customers_frame(run: dict, orders: pd.DataFrame, lines: pd.DataFrame, customers: pd.DataFrame,
+def score_customers_frame(run: dict[str, Any], orders: pd.DataFrame, lines: pd.DataFrame, customers: pd.DataFrame,
                           consents: pd.DataFrame, engagement: tuple[pd.DataFrame, pd.DataFrame],
                           ids: list[str], settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All per-customer outputs for ``ids`` (a partition) as ``(scores, replenishment)`` frames."""
@@ -459,7 +462,7 @@ def score_customers_frame(run: dict, orders: pd.DataFrame, lines: pd.DataFrame, 
     return scores, repl
 
 
-def _score_rows(scores: pd.DataFrame, run: dict, partition: int, now: datetime) -> list[dict]:
+def _score_rows(scores: pd.DataFrame, run: dict[str, Any], partition: int, now: datetime) -> list[dict[str, Any]]:
     rows = []
     for rec in scores.to_dict(orient="records"):
         has_orders = pd.notna(rec.get("n_orders"))
@@ -558,7 +561,7 @@ def score_partition(engine: Engine, model_version: str, as_of: datetime, partiti
 
 # --- publish -----------------------------------------------------------------------------------
 def publish_scores(engine: Engine, model_version: str, as_of: datetime, *, settings: Settings | None = None
-                   ) -> dict:
+                   ) -> dict[str, Any]:
     """Make ``model_version`` the current scores in one transaction, after checking that every partition
     of one partitioning was scored; then prune versions beyond ``settings.scores_keep_versions``."""
     settings = settings or get_settings()
@@ -579,9 +582,9 @@ def publish_scores(engine: Engine, model_version: str, as_of: datetime, *, setti
                               ).scalar_one()
         n_repl = conn.execute(select(func.count()).select_from(rp).where(rp.c.model_version == model_version)
                               ).scalar_one()
-        segments = dict(conn.execute(select(cs.c.rfm_segment, func.count()).where(
+        segments: dict[str | None, int] = dict(conn.execute(select(cs.c.rfm_segment, func.count()).where(
             cs.c.model_version == model_version).group_by(cs.c.rfm_segment)).all())
-        methods = dict(conn.execute(select(cs.c.method, func.count()).where(
+        methods: dict[str, int] = dict(conn.execute(select(cs.c.method, func.count()).where(
             cs.c.model_version == model_version).group_by(cs.c.method)).all())
         conn.execute(update(sv).where(sv.c.is_current.is_(True), sv.c.model_version != model_version)
                      .values(is_current=False))
@@ -649,7 +652,7 @@ def current_replenishment(conn: Connection | Engine) -> pd.DataFrame:
 
 
 def run_scoring(engine: Engine, as_of: datetime, *, n_partitions: int = 1, landing: ObjectStore | None = None,
-                settings: Settings | None = None) -> dict:
+                settings: Settings | None = None) -> dict[str, Any]:
     """Fit, score every partition, publish and (with ``landing``) write the report, in one call (demo,
     notebooks; the DAG runs the steps as separate tasks). Returns the publish result plus the model run."""
     run = fit_models(engine, as_of, settings=settings)

@@ -17,6 +17,7 @@ orders x expected spend discounted by (1 + monthly rate)^k, monthly rate = (1 + 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from storeflow.scoring.btyd import BGNBDModel, GammaGammaModel, compress_rows
@@ -46,8 +47,9 @@ def clv_weights(annual_rate: float, months: int = 12, month_days: float = 365.0 
     return k * month_days, delta - np.r_[delta[1:], 0.0]
 
 
-def discounted_clv(bg: BGNBDModel, x, tx, T, spend, annual_rate: float, months: int = 12,
-                   month_days: float = 365.0 / 12.0) -> np.ndarray:
+def discounted_clv(bg: BGNBDModel, x: npt.ArrayLike, tx: npt.ArrayLike, T: npt.ArrayLike, spend: npt.ArrayLike,
+                   annual_rate: float, months: int = 12, month_days: float = 365.0 / 12.0
+                   ) -> npt.NDArray[np.float64]:
     """Σ_k spend · (E[Y(k·month)] - E[Y((k-1)·month)]) / (1 + monthly rate)^k (time unit = days).
 
     One matrix product over the distinct histories (:meth:`BGNBDModel.expected_purchases_table`).

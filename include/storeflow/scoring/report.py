@@ -7,14 +7,20 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from storeflow.scoring.rfm import SEGMENT_TABLE
 
+if TYPE_CHECKING:  # matplotlib itself is imported lazily, where a chart is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-def _png(fig, ax, *, title: str, xlabel: str, ylabel: str | None = None) -> str:
+
+def _png(fig: Figure, ax: Axes, *, title: str, xlabel: str, ylabel: str | None = None) -> str:
     """Label the chart, then the figure as base64 PNG (the figure is closed)."""
     import matplotlib.pyplot as plt
 
@@ -28,7 +34,7 @@ def _png(fig, ax, *, title: str, xlabel: str, ylabel: str | None = None) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _figures(run: dict, scores: pd.DataFrame) -> dict[str, str]:
+def _figures(run: dict[str, Any], scores: pd.DataFrame) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,14 +106,14 @@ def _figures(run: dict, scores: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _svg(fig) -> str:
+def _svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
     text = buf.getvalue()
     return text[text.index("<svg"):]  # drop the XML declaration and DOCTYPE for inline use
 
 
-def comparison_table(comp: dict) -> str:
+def comparison_table(comp: dict[str, Any]) -> str:
     """HTML table: one row per metric, one column per model (BG/NBD, boosted, recency-only rule)."""
     from storeflow.scoring.compare import METRIC_LABELS, MODEL_LABELS
 
@@ -143,17 +149,17 @@ def _served_table(scores: pd.DataFrame) -> str:
     return f"<table><tr><th>model</th><th>why</th><th>customers</th></tr>{rows}</table>"
 
 
-def _table(d: dict) -> str:
+def _table(d: Mapping[Any, object]) -> str:
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
                    for k, v in d.items() if not isinstance(v, list | dict))
     return f"<table>{rows}</table>"
 
 
-def _fmt(v) -> str:
+def _fmt(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def render_report(run: dict, scores: pd.DataFrame) -> str:
+def render_report(run: dict[str, Any], scores: pd.DataFrame) -> str:
     """The report as a standalone HTML page (plots embedded as PNG data URIs)."""
     figs = _figures(run, scores)
     params = run.get("params") or {}

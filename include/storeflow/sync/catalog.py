@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, String, and_, func, insert, literal, or_, select, update
 
@@ -48,6 +49,10 @@ from storeflow.sync.stock import (
 from storeflow.warehouse.coltypes import UTCDateTime
 from storeflow.warehouse.schema import catalog_push_state, products
 from storeflow.warehouse.upsert import upsert
+
+if TYPE_CHECKING:
+    from storeflow.connectors.woocommerce import BatchResult, WooClient
+    from storeflow.connectors.woocommerce_models import BatchItemError
 
 log = logging.getLogger(__name__)
 JOB = "push_catalog"
@@ -230,7 +235,7 @@ def _kept(state: SkuState, item: dict[str, Any]) -> bool:
     return not ("stock_quantity" in sent and "stock_quantity" in item and stock != sent["stock_quantity"])
 
 
-def _record(engine: Engine, done: list[tuple[SkuState, int, int | None]], run_id: str | None,
+def _record(engine: Engine, done: Sequence[tuple[SkuState, int | None, int | None]], run_id: str | None,
             shown: dict[str, dict[str, Any]] | None = None) -> None:
     """Remember what the store accepted: catalog_push_state and the store columns of products."""
     if not done:
@@ -264,11 +269,11 @@ def _minor(price: str | None) -> int | None:
     return sign * (abs(int(whole)) * 100 + int((frac + "00")[:2]))
 
 
-def _error(result_error, sku: str | None) -> dict[str, Any]:
+def _error(result_error: BatchItemError, sku: str | None) -> dict[str, Any]:
     return {"sku": sku, "code": result_error.code, "message": result_error.message, "status": result_error.status}
 
 
-def push_catalog(engine: Engine, client: Any, *, run_id: str | None = None,
+def push_catalog(engine: Engine, client: WooClient, *, run_id: str | None = None,
                  settings: Settings | None = None, enforce_budget: bool = True) -> PushResult:
     """Push the differences to the store; return what was done.
 
@@ -285,7 +290,7 @@ def push_catalog(engine: Engine, client: Any, *, run_id: str | None = None,
                         stock_unknown=plan.stock_states.get(STATE_UNKNOWN, 0))
     _record(engine, [(s, s.store_product_id, s.store_variation_id) for s in plan.skipped], run_id)
 
-    def apply(batch_result, states_by_id: dict[int, SkuState], parent: int | None) -> None:
+    def apply(batch_result: BatchResult, states_by_id: Mapping[int | None, SkuState], parent: int | None) -> None:
         result.requests += batch_result.requests
         done, shown = [], {}
         for item in batch_result.ok:
@@ -360,7 +365,7 @@ def adopt_matching(conn: Connection, settings: Settings | None = None, run_id: s
     result = conn.execute(insert(ps).from_select(["sku", "price_minor", "stock_quantity", "pushed_at", "run_id"],
                                                  matching))
     return max(result.rowcount or 0, 0)
-def _create_items(engine: Engine, client: Any, creates: dict[str, list[SkuState]], settings: Settings,
+def _create_items(engine: Engine, client: WooClient, creates: dict[str, list[SkuState]], settings: Settings,
                   result: PushResult, run_id: str | None) -> None:
     """Create new POS items in the store as drafts (adopting products whose SKU already exists)."""
     simple = [states[0] for states in creates.values() if len(states) == 1 and not states[0].variation_name]

@@ -72,7 +72,7 @@ def attach_customers(conn: Connection, source_system: str, order_rows: list[dict
             .order_by(ci.c.customer_id)).all())
     for r in order_rows:
         sid = r.get("customer_source_id")
-        r["customer_id"] = by_id.get(sid) if sid else by_email.get(r.get("email_norm"))
+        r["customer_id"] = by_id.get(sid) if sid else by_email.get(r.get("email_norm", ""))
 
 
 def _link_guest_orders(conn: Connection, records: list[dict[str, Any]]) -> None:

@@ -8,6 +8,7 @@ default) and storeflow's machine-readable opt-out lines in the customer note (``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -70,9 +71,10 @@ def store_customer_record(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _drop_erased(conn: Connection, page: list[dict[str, Any]], system: str, email_of) -> list[dict[str, Any]]:
+def _drop_erased(conn: Connection, page: list[dict[str, Any]], system: str,
+                 email_of: Callable[[dict[str, Any]], str | None]) -> list[dict[str, Any]]:
     ids = erased_values(conn, system, [str(r.get("id")) for r in page if isinstance(r, dict)])
-    emails = erased_values(conn, "email", [email_of(r) for r in page if isinstance(r, dict) and email_of(r)])
+    emails = erased_values(conn, "email", [e for r in page if isinstance(r, dict) and (e := email_of(r))])
     return [r for r in page if not isinstance(r, dict)
             or (str(r.get("id")) not in ids and (email_of(r) or None) not in emails)]
 
@@ -88,7 +90,8 @@ def drop_erased_store(conn: Connection, page: list[dict[str, Any]]) -> list[dict
                         lambda r: r.get("email") or (r.get("billing") or {}).get("email"))
 
 
-def _load(mapper, conn: Connection, page: list[dict[str, Any]], ctx: LoadContext, amend=None) -> LoadResult:
+def _load(mapper: Callable[[dict[str, Any]], dict[str, Any]], conn: Connection, page: list[dict[str, Any]],
+          ctx: LoadContext, amend: Callable[[Connection, list[dict[str, Any]]], None] | None = None) -> LoadResult:
     records, bad = [], 0
     for raw in page:
         try:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import StatementError
@@ -28,6 +28,10 @@ from storeflow.quality.judge import judge_run, quarantine_counts
 from storeflow.redaction import redact
 from storeflow.sync.streams import LoadContext, StreamSpec, Window
 from storeflow.warehouse.runs import RunRecord, get_cursor, recorded_run, set_cursor
+
+if TYPE_CHECKING:
+    from storeflow.connectors.http import CallStats
+    from storeflow.landing import LandingZone
 
 log = logging.getLogger(__name__)
 UNSTORABLE_RULE = "value_unstorable"
@@ -99,7 +103,7 @@ def guard_page(conn: Connection, page: list[Any], ctx: LoadContext, *, field_lev
 
 def run_stream(
     engine: Engine,
-    landing: Any,
+    landing: LandingZone,
     client: Any,
     spec: StreamSpec,
     *,
@@ -130,7 +134,7 @@ def run_stream(
                         logical_date=logical_date, since=since)
 
 
-def _extract(engine: Engine, landing: Any, client: Any, spec: StreamSpec, record: RunRecord, window: Window, *,
+def _extract(engine: Engine, landing: LandingZone, client: Any, spec: StreamSpec, record: RunRecord, window: Window, *,
              run_id: str, now: datetime, logical_date: datetime, since: datetime | None) -> dict[str, Any]:
     """The body of :func:`run_stream` inside its run record: fetch, guard, land, load, judge, move the cursor."""
     ctx = LoadContext(run_id=run_id, stream=spec.name, source_system=spec.source_system, loaded_at=now)
@@ -169,14 +173,15 @@ def _extract(engine: Engine, landing: Any, client: Any, spec: StreamSpec, record
             shown = ", ".join(page_ids[:20]) + (f" and {len(page_ids) - 20} more" if len(page_ids) > 20 else "")
             safe += f" [while loading page {current_page}; its source ids: {shown}]"
         record.error = safe
-        _close(record, stats, before, ctx, pages, "failed")
+        _close(record, window, stats, before, ctx, pages, "failed")
         if isinstance(exc, Exception) and redact(message) != message:
             raise _without_personal_data(exc, f"{spec.name}: {safe}") from None
         raise
-    return _close(record, stats, before, ctx, pages, "success")
+    return _close(record, window, stats, before, ctx, pages, "success")
 
 
-def _close(record: RunRecord, stats, before, ctx: LoadContext, pages, status) -> dict[str, Any]:
+def _close(record: RunRecord, window: Window, stats: CallStats | None, before: dict[str, int], ctx: LoadContext,
+           pages: list[str], status: str) -> dict[str, Any]:
     """Put the run's final counters on ``record`` (its recorder writes them) and return the task's summary."""
     record.quarantined = quarantine_counts(record, ctx)["rows_quarantined"]  # after the gate weighed left-outs
     if stats:
@@ -193,6 +198,6 @@ def _close(record: RunRecord, stats, before, ctx: LoadContext, pages, status) ->
         "warnings": {k[len("warning_"):]: v for k, v in ctx.counters.items() if k.startswith("warning_")},
         "requests": record.requests,
         "retries": record.retries, "pages": len(pages),
-        "window_start": record.window_start.isoformat() if record.window_start else None,
-        "window_end": record.window_end.isoformat(),
+        "window_start": window.start.isoformat() if window.start else None,
+        "window_end": window.end.isoformat(),
     }

@@ -27,12 +27,12 @@ a reason without stopping the page.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, select, tuple_, update
 
 from storeflow.connectors.square import SquareClient
 from storeflow.connectors.square_models import (
@@ -79,9 +79,10 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _stored(conn: Connection, column_key, columns: list, keys: list, where=None) -> dict:
+def _stored(conn: Connection, column_key: ColumnElement[Any], columns: Sequence[ColumnElement[Any]],
+            keys: Sequence[Any], where: ColumnElement[bool] | None = None) -> dict[Any, tuple[Any, ...]]:
     """Stored values of ``columns`` for rows whose ``column_key`` is in ``keys`` (and ``where``)."""
-    out: dict = {}
+    out: dict[Any, tuple[Any, ...]] = {}
     for chunk in chunked(list(dict.fromkeys(keys))):
         query = select(column_key, *columns).where(column_key.in_(chunk))
         if where is not None:
@@ -91,9 +92,12 @@ def _stored(conn: Connection, column_key, columns: list, keys: list, where=None)
     return out
 
 
-def _newest(records: Iterable[tuple[Any, tuple, dict]]) -> list[dict]:
+_K = TypeVar("_K")
+
+
+def _newest(records: Iterable[tuple[_K, tuple[float, ...], dict[str, Any]]]) -> list[dict[str, Any]]:
     """Keep, per key, the record with the highest version tuple (ties: last wins)."""
-    best: dict[Any, tuple[tuple, dict]] = {}
+    best: dict[_K, tuple[tuple[float, ...], dict[str, Any]]] = {}
     for key, version, row in records:
         if key not in best or version >= best[key][0]:
             best[key] = (version, row)
@@ -201,11 +205,11 @@ def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext)
             bad += 1
     # items we did not get in this page: fall back to what the warehouse knows about them
     missing_items = {v.item_id for v in variations.values() if v.item_id and v.item_id not in items}
-    known_items: dict[str, tuple] = {}
+    known_items: dict[str, tuple[Any, Any]] = {}
     for chunk in chunked(sorted(missing_items)):
-        for row in conn.execute(select(products.c.pos_item_id, products.c.name, products.c.category)
-                                .where(products.c.pos_item_id.in_(chunk))):
-            known_items[row[0]] = (row[1], row[2])
+        for known in conn.execute(select(products.c.pos_item_id, products.c.name, products.c.category)
+                                  .where(products.c.pos_item_id.in_(chunk))):
+            known_items[known[0]] = (known[1], known[2])
     item_cats = {i.id: next((categories[c] for c in i.category_ids if c in categories), None) for i in items.values()}
     unresolved = {c for i in items.values() for c in i.category_ids if c not in categories}
     if unresolved:
@@ -213,14 +217,14 @@ def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext)
                             [i.id for i in items.values() if item_cats[i.id] is None])
         for item_id, (cat,) in known_cat.items():
             item_cats[item_id] = item_cats.get(item_id) or cat
-    rows = []
+    rows: list[dict[str, Any]] = []
     for var in variations.values():
         raw_var = {"id": var.id, "type": "ITEM_VARIATION", "item_id": var.item_id, "sku": var.sku}
-        item = items.get(var.item_id or "")
-        if item is not None:
-            name, category, item_deleted = item.name, item_cats.get(item.id), item.is_deleted
-            version = max(item.version or 0, var.version or 0)
-            updated = _later(item.updated_at, var.updated_at)
+        parent = items.get(var.item_id or "")
+        if parent is not None:
+            name, category, item_deleted = parent.name, item_cats.get(parent.id), parent.is_deleted
+            version = max(parent.version or 0, var.version or 0)
+            updated = _later(parent.updated_at, var.updated_at)
         elif var.item_id in known_items:
             name, category = known_items[var.item_id]
             item_deleted, version, updated = False, var.version or 0, var.updated_at
@@ -250,7 +254,7 @@ def load_catalog(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext)
     # one row per SKU: a SKU held by two live variations is a data problem, not a silent overwrite
     stored = _stored(conn, products.c.sku, [products.c.pos_variation_id, products.c.pos_version,
                                             products.c.is_deleted], [r["sku"] for r in rows])
-    by_sku: dict[str, list[dict]] = {}
+    by_sku: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_sku.setdefault(row["sku"], []).append(row)
     keep = []
@@ -339,13 +343,14 @@ def load_inventory(conn: Connection, page: list[dict[str, Any]], ctx: LoadContex
     skus = _stored(conn, products.c.pos_variation_id, [products.c.sku], [c.catalog_object_id for c in parsed],
                    products.c.is_deleted.is_(False))
     keys = [(c.catalog_object_id, c.location_id, c.state) for c in parsed]
-    stored: dict[tuple, datetime | None] = {}
+    stored: dict[tuple[str, str, str], datetime | None] = {}
     key_cols = tuple_(stock_levels.c.pos_variation_id, stock_levels.c.location_id, stock_levels.c.state)
     for chunk in chunked(list(dict.fromkeys(keys))):
-        for row in conn.execute(select(stock_levels.c.pos_variation_id, stock_levels.c.location_id,
-                                       stock_levels.c.state, stock_levels.c.calculated_at).where(key_cols.in_(chunk))):
-            stored[(row[0], row[1], row[2])] = row[3]
-    records = []
+        for level in conn.execute(select(stock_levels.c.pos_variation_id, stock_levels.c.location_id,
+                                         stock_levels.c.state, stock_levels.c.calculated_at)
+                                  .where(key_cols.in_(chunk))):
+            stored[(level[0], level[1], level[2])] = level[3]
+    records: list[tuple[tuple[str, str, str], tuple[float, ...], dict[str, Any]]] = []
     for c in parsed:
         key = (c.catalog_object_id, c.location_id, c.state)
         prev = stored.get(key)
@@ -357,11 +362,11 @@ def load_inventory(conn: Connection, page: list[dict[str, Any]], ctx: LoadContex
                "calculated_at": c.calculated_at, "loaded_at": ctx.loaded_at}
         records.append((key, (c.calculated_at.timestamp() if c.calculated_at else 0.0,), row))
     rows = _newest(records)
-    key = {id(r): f"{r['pos_variation_id']}@{r['location_id']}:{r['state']}" for r in rows}
+    label = {id(r): f"{r['pos_variation_id']}@{r['location_id']}:{r['state']}" for r in rows}
     rejected = screen_batch(conn, ctx, "stock", [
-        {"id": key[id(r)], "pos_variation_id": r["pos_variation_id"], "sku": r["sku"], "quantity": r["quantity"],
+        {"id": label[id(r)], "pos_variation_id": r["pos_variation_id"], "sku": r["sku"], "quantity": r["quantity"],
          "state": r["state"]} for r in rows], "id").rejected
-    rows = [r for r in rows if key[id(r)] not in rejected]
+    rows = [r for r in rows if label[id(r)] not in rejected]
     changed = upsert(conn, stock_levels, rows) if rows else 0
     return LoadResult(read=len(page), changed=changed, quarantined=bad + len(rejected))
 
@@ -373,14 +378,14 @@ def is_storeflow_echo(raw: dict[str, Any]) -> bool:
     return isinstance(meta, dict) and meta.get(ECHO_KEY) == "store"
 
 
-def _order_version(o: Order) -> tuple:
+def _order_version(o: Order) -> tuple[int, float]:
     return (o.version or 0, o.updated_at.timestamp() if o.updated_at else 0.0)
 
 
 def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
     """``orders`` + ``order_lines`` (source ``pos``, channel ``in_store``), skipping storeflow's echoes."""
     currency = get_settings().currency
-    parsed: list[tuple[Order, dict]] = []
+    parsed: list[tuple[Order, dict[str, Any]]] = []
     bad = 0
     for raw in page:
         if is_storeflow_echo(raw):
@@ -405,7 +410,8 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
         fresh.append(o)
     var_ids = [li.catalog_object_id for o in fresh for li in o.line_items if li.catalog_object_id]
     skus = _stored(conn, products.c.pos_variation_id, [products.c.sku], var_ids)
-    order_rows, line_rows = [], []
+    order_rows: list[dict[str, Any]] = []
+    line_rows: list[dict[str, Any]] = []
     tips = {o.id: sum(m.amount for m in (o.total_tip_money, o.total_service_charge_money) if m) for o in fresh}
     for o in fresh:
         total = o.total_money

@@ -1,16 +1,15 @@
-"""Chunked ``IN (...)`` lookups: the one place that splits a long key list into bounded queries.
+"""Chunks: the one place that splits a long list into bounded pieces.
 
 SQLite allows 32,766 bound parameters per statement and PostgreSQL 65,535; a few hundred keys per
 query keeps every plan cheap on both. Every ``column IN (keys)`` over a list whose length the data
-decides goes through :func:`chunked` (or :func:`select_in` when the query is a plain select).
+decides goes through :func:`chunked`, and so do write batches (bulk upsert) and API batches (the
+connectors' batch sizes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
-
-from sqlalchemy import Connection, Row, Select
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -26,9 +25,3 @@ def chunked(items: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
     for start in range(0, len(seq), size):
         yield list(seq[start:start + size])
 
-
-def select_in(conn: Connection, keys: Iterable[Any], query: Callable[[list[Any]], Select[Any]],
-              size: int = IN_CHUNK) -> Iterator[Row[Any]]:
-    """Rows of ``query(chunk)`` for every chunk of ``keys`` (``query`` puts the chunk in its ``IN``)."""
-    for chunk in chunked(keys, size):
-        yield from conn.execute(query(chunk))

@@ -25,6 +25,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
 from sqlalchemy.sql.type_api import TypeEngine
 
+from storeflow.warehouse.chunks import chunked
 from storeflow.warehouse.coltypes import JSONType, UTCDateTime
 
 if TYPE_CHECKING:
@@ -107,8 +108,7 @@ def _upsert_generic(
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=key_cols)
     changed = 0
-    for start in range(0, len(rows), SQLITE_BATCH):
-        batch = rows[start : start + SQLITE_BATCH]
+    for batch in chunked(rows, SQLITE_BATCH):
         before = conn.connection.total_changes if conn.dialect.name == "sqlite" else None
         result = conn.execute(stmt, batch)
         if before is not None:
@@ -296,10 +296,10 @@ def _upsert_pg(
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(tmp_id, sql.SQL(", ").join(map(sql.Identifier, insert_cols)))
     truncate = sql.SQL("TRUNCATE {}").format(tmp_id)
     changed = 0
-    for start in range(0, len(rows), PG_CHUNK_ROWS):
+    for batch in chunked(rows, PG_CHUNK_ROWS):
         cur.execute(truncate)
         with cur.copy(copy_sql) as copy:
-            values_iter = _copy_rows(rows[start : start + PG_CHUNK_ROWS], columns, types)
+            values_iter = _copy_rows(batch, columns, types)
             if extra_values:
                 values_iter = (tuple(v) + extra_values for v in values_iter)
             for values in values_iter:
