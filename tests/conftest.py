@@ -167,3 +167,18 @@ def pos_server(pos_state: Any) -> Iterator[Any]:
     with serve_in_thread(create_pos_app(pos_state)) as handle:
         handle.state = pos_state
         yield handle
+
+
+@pytest.fixture
+def sim_seed() -> int:
+    """The seed of the :func:`sims` world (a test module overrides this fixture for another world)."""
+    return 5
+
+
+@pytest.fixture
+def sims(sim_seed: int) -> Iterator[Any]:
+    """A tiny simulator cluster (POS, store, SMS gateway, SMTP sink) on free ports."""
+    from storeflow_simulators.cluster import EPHEMERAL_PORTS, SimulatorCluster
+
+    with SimulatorCluster(seed=sim_seed, scale="tiny", ports=EPHEMERAL_PORTS) as cluster:
+        yield cluster

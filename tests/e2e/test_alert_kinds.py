@@ -9,12 +9,11 @@ import requests
 
 from storeflow.alerts import EmailChannel, SlackWebhookChannel
 from storeflow.resources import SmtpConfig
+from storeflow_simulators.cluster import EPHEMERAL_PORTS
 from storeflow_simulators.serve import serve_in_thread
 from storeflow_simulators.smtp_sink import SmtpSink, SmtpState
 from storeflow_simulators.webhook_sink import create_webhook_app
 from tests.e2e.pipeline import Pipeline
-
-PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 
 
 @pytest.fixture
@@ -91,7 +90,7 @@ def test_reconciliation_drift_alerts(sqlite_warehouse, receivers, monkeypatch):
     channels, delivered = receivers
     monkeypatch.setenv("STOREFLOW_DRIFT_ALERT_UNITS", "3")
     get_settings.cache_clear()
-    with SimulatorCluster(seed=13, scale="tiny", ports=PORTS) as sims:
+    with SimulatorCluster(seed=13, scale="tiny", ports=EPHEMERAL_PORTS) as sims:
         pipe = Pipeline(sqlite_warehouse, sims.pos_url, sims.store_url, channels)
         pipe.extract_all()
         pipe.sync_orders()

@@ -7,9 +7,8 @@ import gzip
 from sqlalchemy import select
 
 from storeflow.warehouse.schema import customer_identities, customers
+from storeflow_simulators.cluster import EPHEMERAL_PORTS
 from tests.e2e.pipeline import Pipeline
-
-PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 
 
 def test_erased_person_is_not_reloaded_nor_relanded(sqlite_warehouse, tmp_path, monkeypatch):
@@ -17,7 +16,7 @@ def test_erased_person_is_not_reloaded_nor_relanded(sqlite_warehouse, tmp_path, 
     from storeflow_simulators.cluster import SimulatorCluster
 
     monkeypatch.setenv("STOREFLOW_PSEUDONYM_SECRET", "test-only-pseudonym-secret")
-    with SimulatorCluster(seed=4, scale="tiny", ports=PORTS) as sims:
+    with SimulatorCluster(seed=4, scale="tiny", ports=EPHEMERAL_PORTS) as sims:
         pipe = Pipeline(sqlite_warehouse, sims.pos_url, sims.store_url)
         pipe.extract("pos_customers", "store_customers", full=True)
         with sqlite_warehouse.connect() as conn:

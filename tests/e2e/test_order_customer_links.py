@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from storeflow.warehouse.schema import orders
+from storeflow_simulators.cluster import EPHEMERAL_PORTS
 from tests.e2e.pipeline import Pipeline
 
-PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 STREAMS = {"orders": ["pos_orders", "store_orders"], "customers": ["pos_customers", "store_customers"]}
 
 
@@ -28,7 +28,7 @@ def test_orders_link_to_customers_in_either_load_order(tmp_path, first):
     from storeflow_simulators.cluster import SimulatorCluster
 
     second = "customers" if first == "orders" else "orders"
-    with SimulatorCluster(seed=6, scale="tiny", ports=PORTS) as sims:
+    with SimulatorCluster(seed=6, scale="tiny", ports=EPHEMERAL_PORTS) as sims:
         engine = connect_warehouse(f"sqlite:///{tmp_path / 'w.db'}")
         pipe = Pipeline(engine, sims.pos_url, sims.store_url)
         pipe.extract(*STREAMS[first], full=True)

@@ -13,16 +13,6 @@ from storeflow.sync.order_movements import fulfilment_location
 from storeflow.warehouse.schema import consents, customer_identities, products
 from tests.e2e.pipeline import Pipeline
 
-PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
-
-
-@pytest.fixture
-def sims():
-    from storeflow_simulators.cluster import SimulatorCluster
-
-    with SimulatorCluster(seed=5, scale="tiny", ports=PORTS) as cluster:
-        yield cluster
-
 
 @pytest.fixture
 def pipe(sims, warehouse) -> Pipeline:

@@ -14,9 +14,9 @@ import requests
 from sqlalchemy import select
 
 from storeflow.warehouse import schema as s
+from storeflow_simulators.cluster import EPHEMERAL_PORTS
 from tests.e2e.pipeline import Pipeline
 
-PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 pytestmark = pytest.mark.slow
 
@@ -96,7 +96,7 @@ def test_faults_do_not_change_the_end_state(tmp_path):
 
     results = []
     for rate in (0.0, 0.1):
-        with SimulatorCluster(seed=21, scale="tiny", faults=rate, ports=PORTS, now=NOW) as sims:
+        with SimulatorCluster(seed=21, scale="tiny", faults=rate, ports=EPHEMERAL_PORTS, now=NOW) as sims:
             engine = connect_warehouse(f"sqlite:///{tmp_path / f'w{rate}.db'}")
             systems = _scenario(sims, engine)
             faults = sims.fault_stats()
@@ -141,7 +141,7 @@ def test_sync_orders_killed_half_way_then_rerun_applies_each_line_once(tmp_path)
     from storeflow_simulators.cluster import SimulatorCluster
 
     db_url = f"sqlite:///{tmp_path / 'w.db'}"
-    with SimulatorCluster(seed=22, scale="tiny", ports=PORTS, now=NOW) as sims:
+    with SimulatorCluster(seed=22, scale="tiny", ports=EPHEMERAL_PORTS, now=NOW) as sims:
         engine = connect_warehouse(db_url)
         pipe = Pipeline(engine, sims.pos_url, sims.store_url)
         pipe.extract_all()

@@ -13,7 +13,6 @@ from typing import Any
 
 import requests
 
-PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 CATALOG_STREAMS = ["pos_locations", "pos_catalog", "pos_inventory", "store_products"]
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -16,19 +16,17 @@ from sqlalchemy import select
 from storeflow.sync.catalog import minor_to_price
 from storeflow.warehouse.schema import catalog_push_state, products
 from tests.e2e.pipeline import Pipeline
-from tests.integration.stock_helpers import PORTS, expected_store_stock, log_store_requests, pos_sellable
+from tests.integration.stock_helpers import expected_store_stock, log_store_requests, pos_sellable
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sims():
-    from storeflow_simulators.cluster import SimulatorCluster
-
-    with SimulatorCluster(seed=5, scale="tiny", ports=PORTS) as cluster:
-        requests.put(f"{cluster.store_url}/_sim/options", json={"stock_bumps_modified": True},
-                     timeout=10).raise_for_status()
-        yield cluster
+def sims(sims):
+    """The shared cluster, its store moving ``date_modified`` on stock changes."""
+    requests.put(f"{sims.store_url}/_sim/options", json={"stock_bumps_modified": True},
+                 timeout=10).raise_for_status()
+    return sims
 
 
 @pytest.fixture

@@ -17,16 +17,12 @@ from storeflow.warehouse.runs import recorded_run
 from storeflow.warehouse.schema import sync_runs
 from storeflow_simulators.credentials import DEMO_POS_TOKEN, DEMO_STORE_KEY, DEMO_STORE_SECRET
 
-PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def sims():
-    from storeflow_simulators.cluster import SimulatorCluster
-
-    with SimulatorCluster(seed=3, scale="tiny", ports=PORTS) as cluster:
-        yield cluster
+def sim_seed() -> int:
+    return 3
 
 
 def _resources(sims, engine) -> Resources:

@@ -18,7 +18,6 @@ from storeflow.sync.catalog import push_catalog
 from tests.e2e.pipeline import Pipeline
 from tests.integration.stock_helpers import (
     CATALOG_STREAMS,
-    PORTS,
     expected_store_stock,
     log_store_requests,
     pos_catalog,
@@ -28,14 +27,6 @@ from tests.integration.stock_helpers import (
 #: seeds for the shuffled-order test; set STOREFLOW_ORDER_SEED to replay one
 SEEDS = [int(os.environ["STOREFLOW_ORDER_SEED"])] if os.environ.get("STOREFLOW_ORDER_SEED") else [7, 23]
 PERTURBED = 3  # store SKUs given a wrong stock before the first sync, so the push must really write
-
-
-@pytest.fixture
-def sims():
-    from storeflow_simulators.cluster import SimulatorCluster
-
-    with SimulatorCluster(seed=5, scale="tiny", ports=PORTS) as cluster:
-        yield cluster
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:  # `python tests/soak/run.py` and bench/soak.py
     sys.path.insert(0, str(ROOT))
 
 from storeflow import jobs  # noqa: E402
+from storeflow_simulators.cluster import EPHEMERAL_PORTS  # noqa: E402
 from tests.e2e.pipeline import Pipeline  # noqa: E402
 from tests.soak.invariants import (  # noqa: E402
     INVARIANTS,
@@ -55,7 +56,6 @@ from tests.soak.invariants import (  # noqa: E402
 )
 from tests.soak.world_events import ShopWorld, View  # noqa: E402
 
-PORTS = {"pos": 0, "store": 0, "sms": 0, "smtp": 0, "smtp_api": 0}
 #: nightly jobs by UTC hour (the DAGs' schedules)
 NIGHTLY = {2: ["sync_customers"], 3: ["reconcile_inventory"], 4: ["score_customers"], 5: ["measure_campaigns"],
            6: ["plan_campaigns"]}
@@ -383,7 +383,7 @@ def soak_session(config: SoakConfig, log=print):
             "STOREFLOW_UNSUBSCRIBE_SECRET": os.environ.get("STOREFLOW_UNSUBSCRIBE_SECRET") or secrets.token_urlsafe(24),
         }
         with _environment(env), SimulatorCluster(seed=config.seed, scale=config.scale, faults=config.fault_rate,
-                                                 ports=PORTS) as sims:
+                                                 ports=EPHEMERAL_PORTS) as sims:
             engine = connect_warehouse(config.db_url or f"sqlite:///{workdir / 'warehouse.db'}")
             handle = serve_in_thread(create_unsubscribe_app(engine), "127.0.0.1", 0)
             try:
