@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, select, tuple_, update
 
 from storeflow.connectors.square import SquareClient
@@ -65,12 +65,28 @@ ECHO_KEY = "storeflow_source"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: what a malformed record raises while parsing (ArithmeticError: e.g. a year-1 timestamp with an offset)
 PARSE_ERRORS = (ValidationError, ArithmeticError)
+_M = TypeVar("_M", bound=BaseModel)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
 def _quarantine(conn: Connection, ctx: LoadContext, raw: Any, rule: str, reason: str) -> None:
     """:func:`~storeflow.quality.screen.reject` as the POS loaders count it (in ``quarantined`` only)."""
     reject(conn, ctx, raw, rule, reason, count_rule=False)
+
+
+def _parse(conn: Connection, ctx: LoadContext, page: Iterable[dict[str, Any]], model: type[_M],
+           rule: str) -> tuple[list[tuple[_M, dict[str, Any]]], int]:
+    """Each raw record of ``page`` as ``model`` (with the raw record); one that does not parse is quarantined
+    under ``rule``. Returns the parsed pairs and how many were quarantined."""
+    parsed: list[tuple[_M, dict[str, Any]]] = []
+    bad = 0
+    for raw in page:
+        try:
+            parsed.append((model.model_validate(raw), raw))
+        except PARSE_ERRORS as exc:
+            _quarantine(conn, ctx, raw, rule, _reason(exc))
+            bad += 1
+    return parsed, bad
 
 
 def _reason(exc: Exception) -> str:
@@ -152,16 +168,9 @@ def fetch_invoices(client: SquareClient, window: Window) -> Iterator[list[dict[s
 
 # --- load: locations -------------------------------------------------------------------------------
 def load_locations(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
-    rows, bad = [], 0
-    for raw in page:
-        try:
-            loc = Location.model_validate(raw)
-        except PARSE_ERRORS as exc:
-            _quarantine(conn, ctx, raw, "pos_location_invalid", _reason(exc))
-            bad += 1
-            continue
-        rows.append({"location_id": loc.id, "name": loc.name, "status": loc.status, "timezone": loc.timezone,
-                     "currency": loc.currency, "loaded_at": ctx.loaded_at})
+    parsed, bad = _parse(conn, ctx, page, Location, "pos_location_invalid")
+    rows = [{"location_id": loc.id, "name": loc.name, "status": loc.status, "timezone": loc.timezone,
+             "currency": loc.currency, "loaded_at": ctx.loaded_at} for loc, _raw in parsed]
     changed = upsert(conn, locations, rows) if rows else 0
     return LoadResult(read=len(page), changed=changed, quarantined=bad)
 
@@ -329,15 +338,8 @@ def link_catalog_to_stock(conn: Connection, rows: list[dict[str, Any]], ctx: Loa
 # --- load: inventory -------------------------------------------------------------------------------
 def load_inventory(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
     """``stock_levels`` rows per (variation, location, state); older counts never replace newer ones."""
-    parsed, bad = [], 0
-    for raw in page:
-        try:
-            count = InventoryCount.model_validate(raw)
-        except ValidationError as exc:
-            _quarantine(conn, ctx, raw, "pos_count_invalid", _reason(exc))
-            bad += 1
-            continue
-        parsed.append(count)
+    pairs, bad = _parse(conn, ctx, page, InventoryCount, "pos_count_invalid")
+    parsed = [count for count, _raw in pairs]
     # informational only (the desired stock joins by variation id); the catalog load repairs it when the
     # counts arrive first, and a renamed SKU's retired row must not win
     skus = _stored(conn, products.c.pos_variation_id, [products.c.sku], [c.catalog_object_id for c in parsed],
@@ -385,19 +387,11 @@ def _order_version(o: Order) -> tuple[int, float]:
 def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
     """``orders`` + ``order_lines`` (source ``pos``, channel ``in_store``), skipping storeflow's echoes."""
     currency = get_settings().currency
-    parsed: list[tuple[Order, dict[str, Any]]] = []
-    bad = 0
-    for raw in page:
-        if is_storeflow_echo(raw):
-            ctx.count("echo_skipped")
-            continue
-        try:
-            order = Order.model_validate(raw)
-        except PARSE_ERRORS as exc:
-            _quarantine(conn, ctx, raw, "pos_order_invalid", _reason(exc))
-            bad += 1
-            continue
-        parsed.append((order, raw))
+    echoes = [raw for raw in page if is_storeflow_echo(raw)]
+    if echoes:
+        ctx.count("echo_skipped", len(echoes))
+    parsed, bad = _parse(conn, ctx, (raw for raw in page if not is_storeflow_echo(raw)), Order,
+                         "pos_order_invalid")
     best = {o.id: (o, raw) for o, raw in sorted(parsed, key=lambda p: _order_version(p[0]))}
     stored = _stored(conn, orders.c.order_id, [orders.c.version, orders.c.updated_at, orders.c.source_system],
                      list(best), orders.c.source_system == SOURCE)
@@ -467,15 +461,7 @@ def load_orders(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) 
 # --- load: customers -------------------------------------------------------------------------------
 # --- load: invoices --------------------------------------------------------------------------------
 def load_invoices(conn: Connection, page: list[dict[str, Any]], ctx: LoadContext) -> LoadResult:
-    parsed, bad = [], 0
-    for raw in page:
-        try:
-            inv = Invoice.model_validate(raw)
-        except PARSE_ERRORS as exc:
-            _quarantine(conn, ctx, raw, "pos_invoice_invalid", _reason(exc))
-            bad += 1
-            continue
-        parsed.append((inv, raw))
+    parsed, bad = _parse(conn, ctx, page, Invoice, "pos_invoice_invalid")
     best = {i.id: (i, raw) for i, raw in sorted(parsed, key=lambda p: p[0].version or 0)}
     stored = _stored(conn, invoices.c.invoice_id, [invoices.c.updated_at, invoices.c.source_system], list(best),
                      invoices.c.source_system == SOURCE)
